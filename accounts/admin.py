@@ -1,0 +1,62 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import AuditLog, User
+
+
+class UserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "username")
+
+    def save(self, commit=True):
+        from accounts.services import user_create
+
+        data = self.cleaned_data
+        return user_create(email=data["email"], username=data["username"], password=data.get("password1"))
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserEditForm
+    add_form = UserCreationForm
+    list_display = ("email", "username", "full_name", "is_active", "is_staff", "is_superuser", "created_at")
+    list_filter = ("is_active", "is_staff", "is_superuser", "created_at")
+    search_fields = ("email", "username", "full_name", "referral_code")
+    ordering = ("-created_at",)
+    readonly_fields = ("id", "referral_code", "created_at", "updated_at", "last_login", "password_changed_at")
+    raw_id_fields = ("referred_by",)
+    fieldsets = (
+        (None, {"fields": ("id", "email", "username", "password")}),
+        (_("Personal info"), {"fields": ("full_name",)}),
+        (_("Referrals"), {"fields": ("referral_code", "referred_by")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Dates"), {"fields": ("last_login", "password_changed_at", "created_at", "updated_at")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "username", "password1", "password2")}),)
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "action", "user", "resource_type", "resource_id", "ip_address")
+    list_filter = ("action", "resource_type", "created_at")
+    search_fields = ("action", "resource_id", "user__email", "user__username", "ip_address")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

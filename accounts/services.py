@@ -1,0 +1,208 @@
+"""Every write of the accounts app: registration, profile changes, sign-in, audit."""
+
+import logging
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Model
+
+from accounts.models import REFERRAL_CODE_ALPHABET, REFERRAL_CODE_LENGTH, AuditLog, User
+from zenzefi import ratelimit
+from zenzefi.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+REFERRAL_CODE_ATTEMPTS = 10
+
+
+class RegistrationError(DomainError):
+    pass
+
+
+class InvalidPassword(DomainError):
+    pass
+
+
+class LoginFailed(DomainError):
+    status_code = 401
+    default_detail = "Incorrect email or password"
+
+
+def password_check(password: str, user: User) -> None:
+    """Django's password validators, as a domain error on the ``password`` field."""
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise InvalidPassword(" ".join(exc.messages), field="password") from None
+
+
+def referral_code_generate() -> str:
+    return "".join(secrets.choice(REFERRAL_CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
+
+
+def user_create(*, email: str, username: str, password: str | None, **fields: Any) -> User:
+    """Create a user with a fresh unique referral code.
+
+    The code is drawn at random; a collision (unique index) is retried with a
+    new code inside a savepoint, up to REFERRAL_CODE_ATTEMPTS times.
+    """
+    email = User.objects.normalize_email(email.strip())
+    for attempt in range(REFERRAL_CODE_ATTEMPTS):
+        user = User(email=email, username=username.strip(), referral_code=referral_code_generate(), **fields)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        try:
+            with transaction.atomic():
+                user.save(force_insert=True)
+            return user
+        except IntegrityError:
+            if User.objects.filter(referral_code=user.referral_code).exists() and attempt + 1 < REFERRAL_CODE_ATTEMPTS:
+                continue
+            raise
+    raise RuntimeError("unreachable")
+
+
+def user_register(
+    *,
+    email: str,
+    username: str,
+    password: str,
+    full_name: str = "",
+    referral_code: str | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
+) -> User:
+    """Register a new user, optionally referred by the owner of ``referral_code``.
+
+    Checks, in the reference's order: e-mail taken, username taken, unknown
+    referral code; the password against Django's validators. Any failure
+    raises RegistrationError and writes nothing.
+    """
+    email = User.objects.normalize_email((email or "").strip())
+    username = (username or "").strip()
+    if User.objects.filter(email__iexact=email).exists():
+        raise RegistrationError("Email already registered", field="email")
+    if User.objects.filter(username__iexact=username).exists():
+        raise RegistrationError("Username already taken", field="username")
+    referrer = None
+    if referral_code:
+        referrer = User.objects.filter(referral_code=referral_code.strip().upper(), is_active=True).first()
+        if referrer is None:
+            raise RegistrationError("Invalid referral code", field="referral_code")
+    password_check(password, User(email=email, username=username, full_name=full_name))
+    try:
+        with transaction.atomic():
+            user = user_create(
+                email=email, username=username, password=password, full_name=full_name or "", referred_by=referrer
+            )
+            audit_record(
+                actor=user,
+                action="auth_register",
+                obj=user,
+                ip=ip,
+                user_agent=user_agent,
+                details={"referred_by": str(referrer.pk) if referrer else None},
+            )
+    except IntegrityError:
+        # Lost a race with a simultaneous registration of the same name.
+        if User.objects.filter(email__iexact=email).exists():
+            raise RegistrationError("Email already registered", field="email") from None
+        raise RegistrationError("Username already taken", field="username") from None
+    return user
+
+
+def user_update(
+    *, user: User, full_name: str | None = None, password: str | None = None, ip: str | None = None
+) -> User:
+    """Change the profile. A new password refuses every JWT issued before it."""
+    changed = []
+    if full_name is not None:
+        user.full_name = full_name
+        changed.append("full_name")
+    if password is not None:
+        password_check(password, user)
+        user.set_password(password)
+        changed += ["password", "password_changed_at"]
+    if changed:
+        user.save(update_fields=[*changed, "updated_at"])
+        audit_record(
+            actor=user,
+            action="user_update",
+            obj=user,
+            ip=ip,
+            details={"fields": [f for f in changed if f != "password_changed_at"]},
+        )
+    return user
+
+
+def _login_rate() -> ratelimit.Rate:
+    return ratelimit.Rate.parse(settings.RATE_LIMIT_LOGIN_FAILURES)
+
+
+def auth_login(*, identifier: str, password: str, request=None, ip: str | None = None, user_agent: str = "") -> User:
+    """Check credentials given as e-mail or username.
+
+    Failed attempts are counted per account (the identifier, lower-cased);
+    past RATE_LIMIT_LOGIN_FAILURES the account refuses attempts with
+    RateLimited until the window frees up. Success and failure are audited.
+    """
+    identifier = (identifier or "").strip()
+    account_key = identifier.lower()
+    if settings.RATE_LIMIT_ENABLED:
+        decision = ratelimit.check("login-fail", account_key, _login_rate())
+        if not decision.allowed:
+            audit_record(
+                actor=None,
+                action="auth_login_blocked",
+                ip=ip,
+                user_agent=user_agent,
+                details={"identifier": identifier},
+            )
+            raise decision.error("Too many failed login attempts for this account. Try again later.")
+    user = authenticate(request, username=identifier, password=password)
+    if user is None:
+        if settings.RATE_LIMIT_ENABLED:
+            ratelimit.hit("login-fail", account_key, _login_rate())
+        known = (
+            User.objects.filter(email__iexact=identifier).first()
+            or User.objects.filter(username__iexact=identifier).first()
+        )
+        audit_record(
+            actor=known,
+            action="auth_login_failed",
+            obj=known,
+            ip=ip,
+            user_agent=user_agent,
+            details={"identifier": identifier},
+        )
+        raise LoginFailed()
+    audit_record(actor=user, action="auth_login", obj=user, ip=ip, user_agent=user_agent)
+    return user
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    obj: Model | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
+    details: dict | None = None,
+) -> AuditLog:
+    """Append one audit row. Never pass secrets in ``details``."""
+    return AuditLog.objects.create(
+        user=actor if actor is not None and actor.pk else None,
+        action=action,
+        resource_type=type(obj).__name__ if obj is not None else "",
+        resource_id=str(obj.pk) if obj is not None else "",
+        ip_address=ip or None,
+        user_agent=(user_agent or "")[:512],
+        details=details or {},
+    )

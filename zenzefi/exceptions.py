@@ -1,0 +1,51 @@
+"""One place that turns errors into the API's JSON shape: ``{"detail": ...}``.
+
+Validation errors keep DRF's field keys and gain a readable ``detail``.
+"""
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from zenzefi.errors import DomainError, RateLimited
+
+
+def _first_message(errors) -> str:
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            message = _first_message(value)
+            if message:
+                return message if key == "non_field_errors" else f"{key}: {message}"
+        return ""
+    if isinstance(errors, list):
+        for item in errors:
+            message = _first_message(item)
+            if message:
+                return message
+        return ""
+    return str(errors)
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        body = {"detail": exc.detail}
+        if exc.field:
+            body[exc.field] = [exc.detail]
+        response = Response(body, status=exc.status_code)
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited):
+            for name, value in exc.headers().items():
+                response[name] = value
+        return response
+    if isinstance(exc, exceptions.NotAuthenticated):
+        return Response({"detail": "Not authenticated"}, status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        body = {"detail": _first_message(errors) or "Invalid input."}
+        body.update(errors)
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "detail" not in response.data:
+        response.data = {"detail": _first_message(response.data), **response.data}
+    return response

@@ -1,0 +1,41 @@
+"""The client's address, as far as it can be believed."""
+
+import ipaddress
+from functools import lru_cache
+
+from django.conf import settings
+
+
+@lru_cache(maxsize=8)
+def _trusted_networks(spec: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork, ...]:
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in spec if item.strip())
+
+
+def _is_trusted(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:
+    """The socket peer, unless it is a trusted proxy.
+
+    Behind trusted proxies, the right-most X-Forwarded-For address that is not
+    itself trusted is the client: everything left of it could be forged.
+    """
+    networks = _trusted_networks(tuple(settings.TRUSTED_PROXY_IPS))
+    if not remote_addr or not networks or not _is_trusted(remote_addr, networks) or not forwarded_for:
+        return remote_addr or None
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if not _is_trusted(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return remote_addr
+    return remote_addr
+
+
+def request_ip(request) -> str | None:
+    return client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))

@@ -1,0 +1,213 @@
+"""Sliding-window rate limits, shared by every process through Redis.
+
+A window is a Redis sorted set of hit timestamps (``rl:<bucket>:<key>``),
+trimmed and counted atomically by one Lua script. Without Redis (the embedded
+default) the same algorithm runs in process memory. Redis errors fail open:
+an outage of the limiter must not lock users out.
+"""
+
+import logging
+import math
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from zenzefi.errors import RateLimited
+from zenzefi.net import request_ip
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, spec: str) -> "Rate":
+        count, _sep, seconds = spec.partition("/")
+        return cls(int(count), int(seconds or 60))
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # epoch seconds when the oldest hit leaves the window
+    retry_after: int  # seconds; 0 when allowed
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
+
+    def error(self, detail: str | None = None) -> RateLimited:
+        return RateLimited(
+            detail or f"Rate limit exceeded. Try again in {self.retry_after} seconds.",
+            limit=self.limit,
+            retry_after=self.retry_after,
+            reset=self.reset,
+        )
+
+
+_SCRIPT = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local record = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+local allowed = 0
+if count < limit then
+  allowed = 1
+  if record == 1 then
+    redis.call('ZADD', key, now, ARGV[4])
+    count = count + 1
+  end
+end
+if count > 0 then redis.call('PEXPIRE', key, window) end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+local first = now
+if oldest[2] then first = tonumber(oldest[2]) end
+return {allowed, count, first}
+"""
+
+
+class _MemoryWindows:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._hits: dict[str, deque] = {}
+
+    def run(self, key: str, now: int, window: int, limit: int, record: bool) -> tuple[int, int, int]:
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - window:
+                hits.popleft()
+            allowed = len(hits) < limit
+            if allowed and record:
+                hits.append(now)
+            first = hits[0] if hits else now
+            return int(allowed), len(hits), first
+
+    def clear(self):
+        with self._lock:
+            self._hits.clear()
+
+
+_memory = _MemoryWindows()
+_script = None
+
+
+def _redis():
+    if not settings.REDIS_URL:
+        return None
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+def _evaluate(key: str, rate: Rate, *, record: bool) -> Decision:
+    global _script
+    now = int(time.time() * 1000)
+    window = rate.seconds * 1000
+    client = _redis()
+    if client is None:
+        allowed, count, first = _memory.run(key, now, window, rate.count, record)
+    else:
+        try:
+            if _script is None:
+                _script = client.register_script(_SCRIPT)
+            member = f"{now}:{secrets.token_hex(4)}"
+            allowed, count, first = (
+                int(v) for v in _script(keys=[key], args=[now, window, rate.count, member, int(record)], client=client)
+            )
+        except Exception:  # the limiter fails open
+            logger.warning("rate limiter unavailable; request allowed", exc_info=True)
+            return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
+    reset_ms = first + window
+    return Decision(
+        allowed=bool(allowed),
+        limit=rate.count,
+        remaining=max(0, rate.count - count),
+        reset=math.ceil(reset_ms / 1000),
+        retry_after=0 if allowed else max(1, math.ceil((reset_ms - now) / 1000)),
+    )
+
+
+def hit(bucket: str, key: str, rate: Rate) -> Decision:
+    """Count one hit if the window has room; say whether it had."""
+    return _evaluate(f"rl:{bucket}:{key}", rate, record=True)
+
+
+def check(bucket: str, key: str, rate: Rate) -> Decision:
+    """Whether one more hit would be allowed, without counting one."""
+    return _evaluate(f"rl:{bucket}:{key}", rate, record=False)
+
+
+def clear(bucket: str, key: str) -> None:
+    client = _redis()
+    if client is None:
+        with _memory._lock:
+            _memory._hits.pop(f"rl:{bucket}:{key}", None)
+    else:
+        client.delete(f"rl:{bucket}:{key}")
+
+
+def reset_memory() -> None:
+    _memory.clear()
+
+
+class AuthRateLimitMiddleware:
+    """Limits the auth endpoints (API and pages) per client IP.
+
+    A view opts in with ``rate_limit_scope = "auth"`` on its class. Only
+    unsafe methods count, so opening the login page costs nothing. Every
+    limited response carries the ``X-RateLimit-*`` headers.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        decision = getattr(request, "rate_limit_decision", None)
+        if decision is not None:
+            for name, value in decision.headers().items():
+                response.headers.setdefault(name, value)
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        view_class = getattr(view_func, "view_class", None) or getattr(view_func, "cls", None)
+        scope = getattr(view_class, "rate_limit_scope", None)
+        if scope != "auth" or request.method in ("GET", "HEAD", "OPTIONS") or not settings.RATE_LIMIT_ENABLED:
+            return None
+        decision = hit("auth", request_ip(request) or "unknown", Rate.parse(settings.RATE_LIMIT_AUTH))
+        request.rate_limit_decision = decision
+        if decision.allowed:
+            return None
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": decision.error().detail}, status=429)
+        else:
+            response = render(
+                request,
+                "429.html",
+                {"retry_after": decision.retry_after, "message": _("Too many attempts. Please wait and try again.")},
+                status=429,
+            )
+        for name, value in decision.headers().items():
+            response[name] = value
+        return response

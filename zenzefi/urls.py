@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from zenzefi import views
+
+
+def api(route: str, view, name: str):
+    """An API route that answers with and without a trailing slash (no redirect, so POST works)."""
+    return re_path(rf"^api/v1/{route}/?$", view, name=name)
+
+
+api_urlpatterns = [
+    api("auth/register", accounts_api.RegisterView.as_view(), "api-auth-register"),
+    api("auth/login", accounts_api.LoginView.as_view(), "api-auth-login"),
+    api("auth/refresh", accounts_api.RefreshView.as_view(), "api-auth-refresh"),
+    api("users/me", accounts_api.MeView.as_view(), "api-users-me"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("health", views.health, name="health"),
+    path("", include("accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    path("openapi.json", SpectacularAPIView.as_view(), name="openapi-json"),
+    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("", include("django_prometheus.urls")),
+    *api_urlpatterns,
+]
