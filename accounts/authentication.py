@@ -26,12 +26,15 @@ class BearerJWTAuthentication(JWTAuthentication):
         return "Bearer"
 
     def authenticate(self, request):
-        header = self.get_header(request)
-        if header is None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
             return None
-        raw = self.get_raw_token(header)
-        if raw is None:
-            return None
+        scheme, _sep, raw = header.partition(" ")
+        if scheme.lower() != "bearer":
+            raise exceptions.PermissionDenied("Invalid authentication credentials")
+        raw = raw.strip()
+        if not raw or " " in raw:
+            raise CredentialsInvalid()
         try:
             token = AccessToken(raw)
         except (TokenError, InvalidToken):

@@ -10,6 +10,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Model
+from django.utils.translation import gettext_noop
 
 from accounts.models import REFERRAL_CODE_ALPHABET, REFERRAL_CODE_LENGTH, AuditLog, User
 from zenzefi import ratelimit
@@ -88,14 +89,14 @@ def user_register(
     email = User.objects.normalize_email((email or "").strip())
     username = (username or "").strip()
     if User.objects.filter(email__iexact=email).exists():
-        raise RegistrationError("Email already registered", field="email")
+        raise RegistrationError(gettext_noop("Email already registered"), field="email")
     if User.objects.filter(username__iexact=username).exists():
-        raise RegistrationError("Username already taken", field="username")
+        raise RegistrationError(gettext_noop("Username already taken"), field="username")
     referrer = None
     if referral_code:
         referrer = User.objects.filter(referral_code=referral_code.strip().upper(), is_active=True).first()
         if referrer is None:
-            raise RegistrationError("Invalid referral code", field="referral_code")
+            raise RegistrationError(gettext_noop("Invalid referral code"), field="referral_code")
     password_check(password, User(email=email, username=username, full_name=full_name))
     try:
         with transaction.atomic():
@@ -113,8 +114,8 @@ def user_register(
     except IntegrityError:
         # Lost a race with a simultaneous registration of the same name.
         if User.objects.filter(email__iexact=email).exists():
-            raise RegistrationError("Email already registered", field="email") from None
-        raise RegistrationError("Username already taken", field="username") from None
+            raise RegistrationError(gettext_noop("Email already registered"), field="email") from None
+        raise RegistrationError(gettext_noop("Username already taken"), field="username") from None
     return user
 
 
@@ -165,7 +166,7 @@ def auth_login(*, identifier: str, password: str, request=None, ip: str | None =
                 user_agent=user_agent,
                 details={"identifier": identifier},
             )
-            raise decision.error("Too many failed login attempts for this account. Try again later.")
+            raise decision.error(gettext_noop("Too many failed login attempts for this account. Try again later."))
     user = authenticate(request, username=identifier, password=password)
     if user is None:
         if settings.RATE_LIMIT_ENABLED:

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import redirect
 from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView
 
@@ -38,7 +39,8 @@ class RegisterView(FormView):
             )
         except DomainError as exc:
             fields = {"password": "password1"}
-            form.add_error(fields.get(exc.field, exc.field), exc.detail)
+            # Service messages are English (the API's); pages show them translated.
+            form.add_error(fields.get(exc.field, exc.field), gettext(exc.detail))
             return self.form_invalid(form)
         login(self.request, user, backend=BACKEND)
         messages.success(self.request, _("Welcome, %(name)s! Your account is ready.") % {"name": user.username})

@@ -1,0 +1,52 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.tokens import jwt_pair
+from tests.factories import PASSWORD, UserFactory
+from zenzefi import ratelimit
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Each test starts with an empty Redis database (rate-limit windows, caches)."""
+    cache.clear()
+    ratelimit.reset_memory()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(email="alice@example.com", username="alice", full_name="Alice Buyer")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(email="bob@example.com", username="bob", full_name="Bob Other")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(email="admin@example.com", username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def as_user(api):
+    """An API client sending a fresh JWT of the given user."""
+
+    def login(user):
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {jwt_pair(user)['access_token']}")
+        return api
+
+    return login
