@@ -4,18 +4,13 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditLog, User
+from accounts.services import user_insert
 
 
 class UserCreationForm(AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email", "username")
-
-    def save(self, commit=True):
-        from accounts.services import user_create
-
-        data = self.cleaned_data
-        return user_create(email=data["email"], username=data["username"], password=data.get("password1"))
 
 
 class UserEditForm(UserChangeForm):
@@ -41,7 +36,15 @@ class UserAdmin(DjangoUserAdmin):
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Dates"), {"fields": ("last_login", "password_changed_at", "created_at", "updated_at")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "username", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "username", "usable_password", "password1", "password2")}),
+    )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            user_insert(obj)
 
 
 @admin.register(AuditLog)

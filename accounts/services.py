@@ -46,28 +46,32 @@ def referral_code_generate() -> str:
     return "".join(secrets.choice(REFERRAL_CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
 
 
-def user_create(*, email: str, username: str, password: str | None, **fields: Any) -> User:
-    """Create a user with a fresh unique referral code.
+def user_insert(user: User) -> User:
+    """Insert a new user with a fresh unique referral code.
 
     The code is drawn at random; a collision (unique index) is retried with a
     new code inside a savepoint, up to REFERRAL_CODE_ATTEMPTS times.
     """
-    email = User.objects.normalize_email(email.strip())
     for attempt in range(REFERRAL_CODE_ATTEMPTS):
-        user = User(email=email, username=username.strip(), referral_code=referral_code_generate(), **fields)
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
+        user.referral_code = referral_code_generate()
         try:
             with transaction.atomic():
                 user.save(force_insert=True)
             return user
         except IntegrityError:
-            if User.objects.filter(referral_code=user.referral_code).exists() and attempt + 1 < REFERRAL_CODE_ATTEMPTS:
+            if attempt + 1 < REFERRAL_CODE_ATTEMPTS and User.objects.filter(referral_code=user.referral_code).exists():
                 continue
             raise
-    raise RuntimeError("unreachable")
+    raise AssertionError("unreachable")
+
+
+def user_create(*, email: str, username: str, password: str | None, **fields: Any) -> User:
+    user = User(email=User.objects.normalize_email(email.strip()), username=username.strip(), **fields)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    return user_insert(user)
 
 
 def user_register(

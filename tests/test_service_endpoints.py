@@ -1,0 +1,73 @@
+import datetime as dt
+
+import pytest
+
+
+@pytest.mark.django_db
+def test_health_has_the_shape_the_desktop_client_reads(client):
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "healthy"
+    stamp = dt.datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
+    assert body["timestamp"].endswith("Z")
+    assert abs((dt.datetime.now(dt.UTC) - stamp).total_seconds()) < 60
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/docs", "/docs/", "/redoc", "/admin/login/"])
+def test_documentation_and_admin_pages_answer(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 200
+    assert b"cdn" not in response.content.lower()
+
+
+@pytest.mark.django_db
+def test_openapi_schema_lists_the_auth_endpoints(client):
+    response = client.get("/api/schema", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/users/me"):
+        assert any(p.rstrip("/") == path for p in paths), path
+    assert "bearerAuth" in response.json()["components"]["securitySchemes"]
+
+
+@pytest.mark.django_db
+def test_admin_user_search_and_read_only_audit(client, admin_user, alice, bob):
+    client.force_login(admin_user)
+
+    found = client.get("/admin/accounts/user/", {"q": "alice"})
+    audit_add = client.get("/admin/accounts/auditlog/add/")
+
+    assert found.status_code == 200
+    html = found.content.decode()
+    assert "alice@example.com" in html
+    assert "bob@example.com" not in html
+    assert audit_add.status_code == 403
+    assert client.get("/admin/accounts/user/", {"is_active__exact": "1"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_can_create_a_user_with_referral_code(client, admin_user):
+    client.force_login(admin_user)
+
+    response = client.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "frank@example.com",
+            "username": "frank",
+            "password1": "Frank-Secret-12",
+            "password2": "Frank-Secret-12",
+            "usable_password": "true",
+        },
+    )
+
+    assert response.status_code == 302
+    from accounts.models import User
+
+    frank = User.objects.get(username="frank")
+    assert len(frank.referral_code) == 12
+    assert frank.check_password("Frank-Secret-12")
