@@ -21,6 +21,7 @@ PRODUCTION_ENV = {
 
 
 def run(code_or_args, env_overrides, *, drop=()):
+    drop = {*drop, "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update({"ENV_FILE": "", **env_overrides})
     args = code_or_args if isinstance(code_or_args, list) else [sys.executable, "-c", code_or_args]
