@@ -37,6 +37,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     full_name = models.CharField(_("full name"), max_length=255, blank=True, default="")
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff"), default=False)
+    # ZNC. Changed only by wallet.services.balance_change, which writes the
+    # ledger row in the same transaction.
+    balance = models.DecimalField(_("balance, ZNC"), max_digits=12, decimal_places=2, default=0, editable=False)
     referral_code = models.CharField(
         _("referral code"),
         max_length=REFERRAL_CODE_LENGTH,
@@ -72,6 +75,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
             models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
             models.CheckConstraint(condition=~models.Q(referred_by=models.F("id")), name="user_no_self_referral"),
+            models.CheckConstraint(condition=models.Q(balance__gte=0), name="user_balance_not_negative"),
         ]
 
     def __str__(self) -> str:

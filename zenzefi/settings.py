@@ -265,3 +265,17 @@ LOGGING = {
 # The e-mail is unique case-insensitively (UniqueConstraint on Lower("email")),
 # which this check cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+
+# --- Payments -----------------------------------------------------------------------------------------
+PAYMENT_MIN_ZNC = Decimal(env.str("PAYMENT_MIN_ZNC", default="1"))
+PAYMENT_MAX_ZNC = Decimal(env.str("PAYMENT_MAX_ZNC", default="100000"))
+# HMAC-SHA256 key of the generic webhook's X-Signature header.
+PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET", default="")
+# Hosts a payment's return_url may point at, besides BACKEND_URL's and ALLOWED_HOSTS.
+PAYMENT_RETURN_HOSTS = env.list("PAYMENT_RETURN_HOSTS", default=[])
+YOOKASSA_SHOP_ID = env("YOOKASSA_SHOP_ID", default="")
+YOOKASSA_SECRET_KEY = env("YOOKASSA_SECRET_KEY", default="")
+# Networks notifications may come from (CIDR); empty = no address check.
+YOOKASSA_WEBHOOK_IPS = env.list("YOOKASSA_WEBHOOK_IPS", default=[])
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")

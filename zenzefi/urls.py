@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
+from wallet import api as wallet_api
 from zenzefi import views
 
 
@@ -16,12 +17,25 @@ api_urlpatterns = [
     api("auth/login", accounts_api.LoginView.as_view(), "api-auth-login"),
     api("auth/refresh", accounts_api.RefreshView.as_view(), "api-auth-refresh"),
     api("users/me", accounts_api.MeView.as_view(), "api-users-me"),
+    api("currency/balance", wallet_api.BalanceView.as_view(), "api-currency-balance"),
+    api("currency/transactions", wallet_api.TransactionsView.as_view(), "api-currency-transactions"),
+    api("currency/mock-purchase", wallet_api.MockPurchaseView.as_view(), "api-currency-mock-purchase"),
+    api("currency/purchase", wallet_api.PurchaseView.as_view(), "api-currency-purchase"),
+    api("currency/payments/(?P<payment_id>[^/]+)", wallet_api.PaymentDetailView.as_view(), "api-currency-payment"),
+    api("webhooks/payment", wallet_api.WebhookView.as_view(), "api-webhooks-payment"),
+    api("webhooks/yookassa", wallet_api.YooKassaWebhookView.as_view(), "api-webhooks-yookassa"),
+    api("webhooks/stripe", wallet_api.StripeWebhookView.as_view(), "api-webhooks-stripe"),
+    api("webhooks/mock-payment", wallet_api.MockPaymentView.as_view(), "api-webhooks-mock-payment"),
+    api("admin/users", wallet_api.AdminUsersView.as_view(), "api-admin-users"),
+    api("admin/users/(?P<user_id>[^/]+)", wallet_api.AdminUserView.as_view(), "api-admin-user"),
+    api("admin/audit-logs", wallet_api.AdminAuditLogsView.as_view(), "api-admin-audit-logs"),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("health", views.health, name="health"),
     path("", include("accounts.urls")),
+    path("wallet/", include("wallet.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,321 @@
+"""``/api/v1/currency``, ``/api/v1/webhooks`` and the admin's user endpoints, as the reference."""
+
+import uuid
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import AuditLog, User
+from wallet import services
+from wallet.errors import PaymentNotFound
+from wallet.models import Payment, Transaction
+from wallet.providers import get_provider
+from wallet.providers.signing import parse_signed_webhook
+from zenzefi.api import IsSuperuser, PageInput, actor_of, paginated
+
+MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
+
+
+def _amount_field(**kwargs):
+    return serializers.DecimalField(max_digits=12, decimal_places=2, **kwargs)
+
+
+class BalanceView(APIView):
+    class BalanceOutput(serializers.Serializer):
+        balance = serializers.DecimalField(**MONEY)
+        currency = serializers.CharField()
+
+    @extend_schema(responses={200: BalanceOutput}, summary="Current ZNC balance")
+    def get(self, request):
+        balance = User.objects.values_list("balance", flat=True).get(pk=request.user.pk)
+        return Response(self.BalanceOutput({"balance": balance, "currency": "ZNC"}).data)
+
+
+class TransactionOutput(serializers.ModelSerializer):
+    transaction_type = serializers.CharField(source="kind")
+
+    class Meta:
+        model = Transaction
+        fields = ["id", "amount", "transaction_type", "description", "payment_id", "balance_after", "created_at"]
+
+
+class TransactionsView(APIView):
+    class TransactionsInput(PageInput):
+        transaction_type = serializers.ChoiceField(choices=Transaction.Kind.values, required=False)
+
+    @extend_schema(
+        parameters=[TransactionsInput],
+        responses={200: TransactionOutput(many=True)},
+        summary="Ledger rows, newest first",
+    )
+    def get(self, request):
+        query = self.TransactionsInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        limit, offset = query.page()
+        rows = Transaction.objects.filter(user=request.user).order_by("-created_at", "-seq")
+        if kind := query.validated_data.get("transaction_type"):
+            rows = rows.filter(kind=kind)
+        return paginated(rows, TransactionOutput, limit=limit, offset=offset)
+
+
+class AmountInput(serializers.Serializer):
+    """``amount`` or ``amount_znc`` (the reference spells it both ways)."""
+
+    amount = _amount_field(required=False)
+    amount_znc = _amount_field(required=False)
+
+    def validate(self, attrs):
+        amount = attrs.get("amount_znc", attrs.get("amount"))
+        if amount is None:
+            raise serializers.ValidationError({"amount": ["This field is required."]})
+        if amount <= 0:
+            raise serializers.ValidationError({"amount": ["Amount must be greater than 0."]})
+        attrs["value"] = amount
+        return attrs
+
+
+class MockPurchaseView(APIView):
+    @extend_schema(request=AmountInput, summary="Add ZNC at once (only with ENABLE_MOCK_PAYMENTS)")
+    def post(self, request):
+        if not settings.ENABLE_MOCK_PAYMENTS:
+            raise Http404
+        data = AmountInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = services.mock_deposit(user=request.user, amount=data.validated_data["value"], actor=actor_of(request))
+        return Response(
+            {
+                "success": True,
+                "amount": f"{entry.amount:.2f}",
+                "new_balance": f"{entry.balance_after:.2f}",
+                "message": f"Successfully added {entry.amount:.2f} ZNC to your balance",
+                "transaction_id": str(entry.id),
+                "payment_id": entry.payment_id,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class PaymentOutput(serializers.ModelSerializer):
+    payment_id = serializers.SerializerMethodField()
+    payment_url = serializers.CharField(source="confirmation_url")
+    amount_rub = serializers.DecimalField(source="amount_money", **MONEY)
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "payment_id",
+            "payment_url",
+            "amount_znc",
+            "amount_rub",
+            "currency",
+            "provider",
+            "status",
+            "created_at",
+        ]
+
+    def get_payment_id(self, payment) -> str:
+        return payment.provider_payment_id or str(payment.pk)
+
+
+class PurchaseView(APIView):
+    class PurchaseInput(AmountInput):
+        return_url = serializers.CharField(required=False, allow_blank=True, max_length=1024)
+
+    @extend_schema(request=PurchaseInput, responses={201: PaymentOutput}, summary="Start a top-up at the provider")
+    def post(self, request):
+        data = self.PurchaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment = services.payment_create(
+            user=request.user,
+            amount_znc=data.validated_data["value"],
+            return_url=data.validated_data.get("return_url"),
+            actor=actor_of(request),
+        )
+        return Response(PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
+
+
+class PaymentDetailView(APIView):
+    @extend_schema(responses={200: PaymentOutput}, summary="One of your payments")
+    def get(self, request, payment_id):
+        payment = Payment.objects.filter(user=request.user, pk=_uuid_or_none(payment_id)).first()
+        if payment is None:
+            raise PaymentNotFound()
+        return Response(PaymentOutput(payment).data)
+
+
+def _uuid_or_none(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+class WebhookView(APIView):
+    """A provider's notification. Verified by the provider; applied once per payment."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    provider_name: str | None = None  # None: the generic signed webhook
+
+    @extend_schema(request=None, responses={200: dict}, summary="Payment provider notification")
+    def post(self, request):
+        if self.provider_name:
+            event = get_provider(self.provider_name).parse_webhook(request)
+        else:
+            event = parse_signed_webhook(request)
+        processed = services.webhook_apply(event=event, provider=self.provider_name, actor=actor_of(request))
+        return Response({"received": True, "processed": processed})
+
+
+class YooKassaWebhookView(WebhookView):
+    provider_name = "yookassa"
+
+
+class StripeWebhookView(WebhookView):
+    provider_name = "stripe"
+
+
+class MockPaymentView(APIView):
+    """The reference's ``GET /webhooks/mock-payment``: completes a pending mock payment once."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(parameters=[OpenApiParameter("payment_id", str, required=True)], summary="Complete a mock payment")
+    def get(self, request):
+        if not settings.ENABLE_MOCK_PAYMENTS:
+            raise Http404
+        payment_id = request.query_params.get("payment_id", "")
+        payment = Payment.objects.filter(provider="mock", provider_payment_id=payment_id).first()
+        if payment is not None and services.payment_capture(
+            payment_id=payment.pk, actor=actor_of(request), source="mock-payment"
+        ):
+            return Response(
+                {
+                    "status": "success",
+                    "message": f"Payment {payment_id} completed successfully",
+                    "payment_id": payment_id,
+                }
+            )
+        return Response(
+            {"status": "error", "message": "Payment not found or already processed", "payment_id": payment_id}
+        )
+
+
+# --- Admin ---------------------------------------------------------------------------------
+
+
+class AdminUserOutput(serializers.ModelSerializer):
+    currency_balance = serializers.DecimalField(source="balance", **MONEY)
+    full_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "username",
+            "full_name",
+            "is_active",
+            "is_superuser",
+            "currency_balance",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_full_name(self, user) -> str | None:
+        return user.full_name or None
+
+
+class AdminUsersView(APIView):
+    permission_classes = [IsSuperuser]
+
+    class AdminUsersInput(PageInput):
+        default_limit = 50
+        search = serializers.CharField(required=False, allow_blank=True, max_length=254)
+        is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    @extend_schema(parameters=[AdminUsersInput], responses={200: AdminUserOutput(many=True)}, summary="Users")
+    def get(self, request):
+        query = self.AdminUsersInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        limit, offset = query.page()
+        users = User.objects.order_by("-created_at")
+        if search := query.validated_data.get("search"):
+            users = users.filter(Q(email__icontains=search) | Q(username__icontains=search))
+        if query.validated_data.get("is_active") is not None:
+            users = users.filter(is_active=query.validated_data["is_active"])
+        return paginated(users, AdminUserOutput, limit=limit, offset=offset)
+
+
+class AdminUserView(APIView):
+    permission_classes = [IsSuperuser]
+
+    class AdminUserInput(serializers.Serializer):
+        is_active = serializers.BooleanField(required=False, allow_null=True)
+        is_superuser = serializers.BooleanField(required=False, allow_null=True)
+        currency_balance = _amount_field(required=False, allow_null=True)
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    @extend_schema(request=AdminUserInput, responses={200: AdminUserOutput}, summary="Change a user")
+    def patch(self, request, user_id):
+        user = User.objects.filter(pk=_uuid_or_none(user_id)).first()
+        if user is None:
+            return Response({"detail": "User not found"}, status=404)
+        data = self.AdminUserInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.admin_user_update(
+            user=user,
+            actor=actor_of(request),
+            **{k: v for k, v in data.validated_data.items() if v is not None},
+        )
+        return Response(AdminUserOutput(user).data)
+
+
+class AuditLogOutput(serializers.ModelSerializer):
+    user_email = serializers.CharField(source="user.email", default=None)
+    user_username = serializers.CharField(source="user.username", default=None)
+
+    class Meta:
+        model = AuditLog
+        fields = [
+            "id",
+            "user_id",
+            "action",
+            "resource_type",
+            "resource_id",
+            "details",
+            "ip_address",
+            "user_agent",
+            "created_at",
+            "user_email",
+            "user_username",
+        ]
+
+
+class AdminAuditLogsView(APIView):
+    permission_classes = [IsSuperuser]
+
+    class AuditLogsInput(PageInput):
+        default_limit = 50
+        user_id = serializers.UUIDField(required=False)
+        action = serializers.CharField(required=False, max_length=64)
+        resource_type = serializers.CharField(required=False, max_length=64)
+
+    @extend_schema(parameters=[AuditLogsInput], responses={200: AuditLogOutput(many=True)}, summary="Audit log")
+    def get(self, request):
+        query = self.AuditLogsInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        limit, offset = query.page()
+        rows = AuditLog.objects.select_related("user").order_by("-created_at")
+        for field in ("user_id", "action", "resource_type"):
+            if (value := query.validated_data.get(field)) is not None:
+                rows = rows.filter(**{field: value})
+        return paginated(rows, AuditLogOutput, limit=limit, offset=offset)

@@ -1,0 +1,40 @@
+from decimal import Decimal
+
+from zenzefi.errors import DomainError
+
+
+class InsufficientFunds(DomainError):
+    status_code = 402
+
+    def __init__(self, *, required: Decimal, available: Decimal):
+        super().__init__(f"Insufficient balance. Required: {required:.2f} ZNC, Available: {available:.2f} ZNC")
+        self.required = required
+        self.available = available
+
+
+class InvalidAmount(DomainError):
+    pass
+
+
+class PaymentNotFound(DomainError):
+    status_code = 404
+    default_detail = "Payment not found"
+
+
+class PaymentProviderError(DomainError):
+    status_code = 502
+    default_detail = "The payment provider is unavailable. Please try again later."
+
+
+class PaymentsUnavailable(DomainError):
+    status_code = 503
+    default_detail = "Top-ups are not available right now."
+
+
+class WebhookRejected(DomainError):
+    status_code = 401
+    default_detail = "Invalid signature"
+
+
+class MalformedWebhook(DomainError):
+    default_detail = "Malformed webhook body"

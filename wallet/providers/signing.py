@@ -1,0 +1,34 @@
+"""HMAC-SHA256 signatures of the generic payment webhook (``X-Signature``)."""
+
+import hashlib
+import hmac
+import json
+
+from django.conf import settings
+
+from wallet.errors import MalformedWebhook, WebhookRejected
+from wallet.providers import WebhookEvent
+
+
+def sign(body: bytes, secret: str | None = None) -> str:
+    key = (secret if secret is not None else settings.PAYMENT_WEBHOOK_SECRET).encode()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, signature: str | None) -> None:
+    """Raise WebhookRejected unless ``signature`` is the HMAC of ``body`` under PAYMENT_WEBHOOK_SECRET."""
+    if not settings.PAYMENT_WEBHOOK_SECRET:
+        raise WebhookRejected("Webhook signing is not configured")
+    signature = (signature or "").strip().removeprefix("sha256=")
+    if not signature or not hmac.compare_digest(sign(body), signature):
+        raise WebhookRejected("Invalid signature")
+
+
+def parse_signed_webhook(request) -> WebhookEvent:
+    """The generic webhook: ``{payment_id, status}`` signed with X-Signature."""
+    verify(request.body, request.headers.get("X-Signature"))
+    try:
+        data = json.loads(request.body)
+        return WebhookEvent(provider_payment_id=str(data["payment_id"]), status=str(data["status"]))
+    except (ValueError, KeyError, TypeError):
+        raise MalformedWebhook() from None

@@ -1,0 +1,307 @@
+"""Every change of a ZNC balance, and the payments that lead to one.
+
+The invariant kept here: for every user, ``balance == sum(transaction amounts)``,
+``balance >= 0``, and each row's ``balance_after`` is the running total. Only
+``balance_change`` writes ledger rows; everything else calls it.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from accounts.models import User
+from accounts.services import audit_record
+from wallet.errors import InsufficientFunds, InvalidAmount, PaymentNotFound, PaymentProviderError
+from wallet.models import CENT, Payment, Transaction
+from wallet.providers import WebhookEvent, get_provider
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked for a change, for the audit log."""
+
+    user: User | None = None
+    ip: str | None = None
+    user_agent: str = ""
+
+
+SYSTEM = Actor()
+
+
+def _money(amount) -> Decimal:
+    return Decimal(amount).quantize(CENT)
+
+
+@transaction.atomic
+def balance_change(
+    *,
+    user_id,
+    amount: Decimal,
+    kind: str,
+    description: str,
+    payment_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Transaction:
+    """Add ``amount`` (signed) to the user's balance and write its ledger row.
+
+    Keeps the ledger invariant. A debit that would leave the balance negative
+    raises InsufficientFunds and writes nothing. With ``idempotency_key`` a
+    repeated call returns the first call's row instead of writing another.
+    """
+    amount = _money(amount)
+    if amount == 0:
+        raise InvalidAmount("Amount must not be zero")
+    # Lock the user's row: concurrent changes of one balance run one at a time.
+    user = User.objects.select_for_update().only("id", "balance").get(pk=user_id)
+    if idempotency_key:
+        existing = Transaction.objects.filter(user_id=user.pk, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    new_balance = user.balance + amount
+    if new_balance < 0:
+        raise InsufficientFunds(required=-amount, available=user.balance)
+    last = Transaction.objects.filter(user_id=user.pk).order_by("-seq").values_list("seq", flat=True).first() or 0
+    entry = Transaction.objects.create(
+        user_id=user.pk,
+        seq=last + 1,
+        amount=amount,
+        kind=kind,
+        description=description[:255],
+        balance_after=new_balance,
+        payment_id=payment_id,
+        idempotency_key=idempotency_key,
+    )
+    User.objects.filter(pk=user.pk).update(balance=new_balance)
+    return entry
+
+
+def amount_check(amount: Decimal) -> Decimal:
+    """A top-up amount within PAYMENT_MIN_ZNC..PAYMENT_MAX_ZNC, in whole cents."""
+    amount = Decimal(amount)
+    if amount != amount.quantize(CENT):
+        raise InvalidAmount("Amount must have at most 2 decimal places", field="amount")
+    if amount < settings.PAYMENT_MIN_ZNC or amount > settings.PAYMENT_MAX_ZNC:
+        raise InvalidAmount(
+            f"Amount must be between {settings.PAYMENT_MIN_ZNC} and {settings.PAYMENT_MAX_ZNC} ZNC", field="amount"
+        )
+    return _money(amount)
+
+
+def mock_deposit(*, user: User, amount: Decimal, actor: Actor) -> Transaction:
+    """Credit ZNC at once, without a provider (ENABLE_MOCK_PAYMENTS only; the caller checks).
+
+    Each call is its own deposit with its own payment id.
+    """
+    amount = amount_check(amount)
+    with transaction.atomic():
+        entry = balance_change(
+            user_id=user.pk,
+            amount=amount,
+            kind=Transaction.Kind.DEPOSIT,
+            description=f"Mock purchase: {amount} ZNC",
+            payment_id=f"MOCK_{uuid.uuid4().hex}",
+        )
+        _audit(
+            actor, "currency_mock_deposit", entry, {"amount": str(amount), "balance_after": str(entry.balance_after)}
+        )
+    return entry
+
+
+@transaction.atomic
+def balance_adjust(*, user: User, amount: Decimal, reason: str, actor: Actor) -> Transaction:
+    """An admin's correction of a balance, as an ``adjustment`` row. Cannot go below zero."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidAmount("A reason is required", field="reason")
+    entry = balance_change(
+        user_id=user.pk, amount=amount, kind=Transaction.Kind.ADJUSTMENT, description=f"Adjustment: {reason}"
+    )
+    _audit(actor, "balance_adjust", entry, {"user_id": str(user.pk), "amount": str(entry.amount), "reason": reason})
+    return entry
+
+
+@transaction.atomic
+def balance_set(*, user: User, balance: Decimal, reason: str, actor: Actor) -> Transaction | None:
+    """Bring a balance to ``balance`` with one adjustment for the difference (none if equal)."""
+    balance = _money(balance)
+    if balance < 0:
+        raise InvalidAmount("Balance cannot be negative", field="currency_balance")
+    # Read the balance under the lock, so the difference is computed on the value it replaces.
+    current = User.objects.select_for_update().values_list("balance", flat=True).get(pk=user.pk)
+    if balance == current:
+        return None
+    return balance_adjust(user=user, amount=balance - current, reason=reason, actor=actor)
+
+
+@transaction.atomic
+def admin_user_update(
+    *,
+    user: User,
+    actor: Actor,
+    is_active: bool | None = None,
+    is_superuser: bool | None = None,
+    currency_balance: Decimal | None = None,
+    reason: str = "",
+) -> User:
+    """An admin's change of a user. A new balance is an adjustment for the difference, never a bare write."""
+    # Lock first: the flags and the balance are read and changed as one.
+    user = User.objects.select_for_update().get(pk=user.pk)
+    changed: dict[str, dict] = {}
+    for field, value in (("is_active", is_active), ("is_superuser", is_superuser)):
+        if value is not None and getattr(user, field) != value:
+            changed[field] = {"old": getattr(user, field), "new": value}
+            setattr(user, field, value)
+    if changed:
+        user.save(update_fields=[*changed, "updated_at"])
+    if currency_balance is not None:
+        old = user.balance
+        entry = balance_set(user=user, balance=currency_balance, reason=reason or "set by admin", actor=actor)
+        if entry is not None:
+            changed["currency_balance"] = {"old": str(old), "new": str(entry.balance_after)}
+    if changed:
+        _audit(actor, "admin_user_update", user, {"changed_fields": changed})
+    user.refresh_from_db()
+    return user
+
+
+def return_url_check(url: str | None) -> str:
+    """A return URL on our own site (or PAYMENT_RETURN_HOSTS): no open redirect."""
+    if not url:
+        return ""
+    from urllib.parse import urlsplit
+
+    hosts = {urlsplit(settings.BACKEND_URL).netloc, *settings.PAYMENT_RETURN_HOSTS}
+    hosts |= {h for h in settings.ALLOWED_HOSTS if h and not h.startswith((".", "*"))}
+    if len(url) > 1024 or not url_has_allowed_host_and_scheme(url, allowed_hosts=hosts, require_https=False):
+        raise InvalidAmount("return_url must point at this site", field="return_url")
+    return url
+
+
+def payment_create(*, user: User, amount_znc: Decimal, return_url: str | None, actor: Actor) -> Payment:
+    """Open a top-up at the configured provider and return it, pending.
+
+    Nothing touches the ledger here. The payment row is committed first, the
+    provider is called outside any transaction, then its id and page are stored.
+    A provider failure marks the payment failed and raises PaymentProviderError.
+    """
+    amount = amount_check(amount_znc)
+    return_url = return_url_check(return_url)
+    provider = get_provider()
+    payment = Payment.objects.create(
+        user=user,
+        amount_znc=amount,
+        amount_money=_money(amount * settings.ZNC_TO_RUB_RATE),
+        currency="RUB",
+        provider=provider.name,
+        return_url=return_url,
+    )
+    try:
+        created = provider.create(payment)
+    except Exception:
+        logger.exception("payment provider %s failed to create payment %s", provider.name, payment.pk)
+        Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
+            status=Payment.Status.FAILED, completed_at=timezone.now()
+        )
+        _audit(actor, "payment_failed", payment, {"provider": provider.name, "stage": "create"})
+        raise PaymentProviderError() from None
+    Payment.objects.filter(pk=payment.pk).update(
+        provider_payment_id=created.provider_payment_id, confirmation_url=created.confirmation_url
+    )
+    payment.refresh_from_db()
+    _audit(
+        actor,
+        "payment_create",
+        payment,
+        {"provider": provider.name, "amount_znc": str(amount), "amount_rub": str(payment.amount_money)},
+    )
+    return payment
+
+
+def webhook_apply(*, event: WebhookEvent, provider: str | None, actor: Actor) -> bool:
+    """Apply a verified provider event to its payment; True if it changed anything.
+
+    ``provider`` None means the generic signed webhook, which names a payment
+    by its provider id or by our own id. Unknown payments raise PaymentNotFound.
+    """
+    payments = Payment.objects.all() if provider is None else Payment.objects.filter(provider=provider)
+    payment = payments.filter(provider_payment_id=event.provider_payment_id).first()
+    if payment is None and provider is None:
+        try:
+            payment = payments.filter(pk=uuid.UUID(event.provider_payment_id)).first()
+        except ValueError:
+            payment = None
+    if payment is None:
+        _audit(actor, "webhook_unknown_payment", None, {"provider": provider, "payment_id": event.provider_payment_id})
+        raise PaymentNotFound()
+    if event.status == Payment.Status.SUCCEEDED:
+        return payment_capture(payment_id=payment.pk, actor=actor, source=f"webhook:{provider or 'generic'}")
+    if event.status in (Payment.Status.CANCELED, Payment.Status.FAILED):
+        return payment_cancel(
+            payment_id=payment.pk,
+            actor=actor,
+            source=f"webhook:{provider or 'generic'}",
+            failed=event.status == Payment.Status.FAILED,
+        )
+    _audit(actor, "webhook_ignored", payment, {"status": event.status})
+    return False
+
+
+@transaction.atomic
+def payment_capture(*, payment_id, actor: Actor = SYSTEM, source: str = "webhook") -> bool:
+    """Mark a pending payment succeeded and credit its ZNC, exactly once.
+
+    Returns True when this call credited the deposit, False when the payment
+    was already succeeded, canceled or failed (a canceled payment never credits).
+    """
+    # Lock the payment: simultaneous deliveries of one webhook queue up here.
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.status != Payment.Status.PENDING:
+        _audit(actor, "payment_capture_ignored", payment, {"status": payment.status, "source": source})
+        return False
+    try:
+        with transaction.atomic():
+            entry = balance_change(
+                user_id=payment.user_id,
+                amount=payment.amount_znc,
+                kind=Transaction.Kind.DEPOSIT,
+                description=f"Balance top-up: {payment.amount_znc} ZNC ({payment.provider})",
+                payment_id=payment.provider_payment_id or str(payment.pk),
+            )
+    except IntegrityError:
+        # The deposit for this provider payment exists already: never credit twice.
+        logger.warning("deposit for payment %s already exists", payment.pk)
+        return False
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Payment.Status.SUCCEEDED, transaction=entry, completed_at=timezone.now()
+    )
+    _audit(
+        actor,
+        "payment_succeeded",
+        payment,
+        {"amount_znc": str(payment.amount_znc), "source": source, "balance_after": str(entry.balance_after)},
+    )
+    return True
+
+
+@transaction.atomic
+def payment_cancel(*, payment_id, actor: Actor = SYSTEM, source: str = "webhook", failed: bool = False) -> bool:
+    """Close a pending payment without crediting anything. True if this call closed it."""
+    status = Payment.Status.FAILED if failed else Payment.Status.CANCELED
+    changed = Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
+        status=status, completed_at=timezone.now()
+    )
+    payment = Payment.objects.get(pk=payment_id)
+    _audit(actor, f"payment_{status}" if changed else "payment_cancel_ignored", payment, {"source": source})
+    return bool(changed)
+
+
+def _audit(actor: Actor, action: str, obj, details: dict) -> None:
+    audit_record(actor=actor.user, action=action, obj=obj, ip=actor.ip, user_agent=actor.user_agent, details=details)

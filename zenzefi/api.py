@@ -1,0 +1,47 @@
+"""Small pieces shared by the API modules of every app."""
+
+from rest_framework import serializers
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+
+from zenzefi.net import request_ip
+
+
+class IsSuperuser(BasePermission):
+    message = "Superuser permissions required"
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
+
+
+class PageInput(serializers.Serializer):
+    """``limit``/``offset`` as the reference names them; ``skip`` accepted for ``offset``."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    offset = serializers.IntegerField(min_value=0, required=False)
+    skip = serializers.IntegerField(min_value=0, required=False)
+
+    default_limit = 10
+
+    def page(self) -> tuple[int, int]:
+        data = self.validated_data
+        offset = data.get("offset", data.get("skip", 0))
+        return data.get("limit", self.default_limit), offset
+
+
+def paginated(queryset, serializer_class, *, limit: int, offset: int, context=None) -> Response:
+    total = queryset.count()
+    items = serializer_class(queryset[offset : offset + limit], many=True, context=context or {}).data
+    return Response({"items": items, "total": total, "limit": limit, "offset": offset})
+
+
+def actor_of(request):
+    """The wallet's Actor for a DRF or Django request (imported lazily: zenzefi sits above the apps)."""
+    from wallet.services import Actor
+
+    user = getattr(request, "user", None)
+    return Actor(
+        user=user if user is not None and user.is_authenticated else None,
+        ip=request_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )
