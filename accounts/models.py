@@ -81,6 +81,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.username
 
+    def save(self, *args, **kwargs):
+        # The balance is written only by wallet.services.balance_change, under
+        # a row lock. A full save of a user loaded earlier (admin form,
+        # password change) must not write back a stale balance.
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [
+                f.attname for f in self._meta.concrete_fields if not f.primary_key and f.name != "balance"
+            ]
+        super().save(*args, **kwargs)
+
     def set_password(self, raw_password):
         super().set_password(raw_password)
         self.password_changed_at = timezone.now()

@@ -76,3 +76,13 @@ def test_check_deploy_is_clean_for_production_like_env():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_openapi_schema_builds_without_warnings(tmp_path):
+    result = run(
+        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml")],
+        PRODUCTION_ENV,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "/api/v1/currency/transactions" in (tmp_path / "s.yml").read_text()

@@ -63,9 +63,11 @@ class WalletUserAdmin(UserAdmin):
     list_display = (*UserAdmin.list_display[:3], "balance", *UserAdmin.list_display[3:])
     readonly_fields = (*UserAdmin.readonly_fields, "balance")
     fieldsets = (*UserAdmin.fieldsets, (_("Wallet"), {"fields": ("balance",)}))
-    inlines = [TransactionInline]
     actions = ["adjust_balance"]
     change_form_template = "admin/wallet/user_change_form.html"
+
+    def get_inlines(self, request, obj):
+        return [TransactionInline] if obj is not None else []
 
     def get_urls(self):
         adjust = path(

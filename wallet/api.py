@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db.models import Q
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -80,8 +80,21 @@ class AmountInput(serializers.Serializer):
         return attrs
 
 
+class MockPurchaseOutput(serializers.Serializer):
+    success = serializers.BooleanField()
+    amount = serializers.DecimalField(**MONEY)
+    new_balance = serializers.DecimalField(**MONEY)
+    message = serializers.CharField()
+    transaction_id = serializers.UUIDField()
+    payment_id = serializers.CharField()
+
+
 class MockPurchaseView(APIView):
-    @extend_schema(request=AmountInput, summary="Add ZNC at once (only with ENABLE_MOCK_PAYMENTS)")
+    @extend_schema(
+        request=AmountInput,
+        responses={201: MockPurchaseOutput},
+        summary="Add ZNC at once (only with ENABLE_MOCK_PAYMENTS)",
+    )
     def post(self, request):
         if not settings.ENABLE_MOCK_PAYMENTS:
             raise Http404
@@ -164,7 +177,15 @@ class WebhookView(APIView):
     permission_classes = [AllowAny]
     provider_name: str | None = None  # None: the generic signed webhook
 
-    @extend_schema(request=None, responses={200: dict}, summary="Payment provider notification")
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "WebhookResult", {"received": serializers.BooleanField(), "processed": serializers.BooleanField()}
+            )
+        },
+        summary="Payment provider notification",
+    )
     def post(self, request):
         if self.provider_name:
             event = get_provider(self.provider_name).parse_webhook(request)
@@ -188,7 +209,20 @@ class MockPaymentView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(parameters=[OpenApiParameter("payment_id", str, required=True)], summary="Complete a mock payment")
+    @extend_schema(
+        parameters=[OpenApiParameter("payment_id", str, required=True)],
+        responses={
+            200: inline_serializer(
+                "MockPaymentResult",
+                {
+                    "status": serializers.CharField(),
+                    "message": serializers.CharField(),
+                    "payment_id": serializers.CharField(),
+                },
+            )
+        },
+        summary="Complete a mock payment",
+    )
     def get(self, request):
         if not settings.ENABLE_MOCK_PAYMENTS:
             raise Http404

@@ -20,6 +20,7 @@ from accounts.services import audit_record
 from wallet.errors import InsufficientFunds, InvalidAmount, PaymentNotFound, PaymentProviderError
 from wallet.models import CENT, Payment, Transaction
 from wallet.providers import WebhookEvent, get_provider
+from zenzefi.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -205,12 +206,14 @@ def payment_create(*, user: User, amount_znc: Decimal, return_url: str | None, a
     )
     try:
         created = provider.create(payment)
-    except Exception:
+    except Exception as exc:
         logger.exception("payment provider %s failed to create payment %s", provider.name, payment.pk)
         Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
             status=Payment.Status.FAILED, completed_at=timezone.now()
         )
         _audit(actor, "payment_failed", payment, {"provider": provider.name, "stage": "create"})
+        if isinstance(exc, DomainError):
+            raise
         raise PaymentProviderError() from None
     Payment.objects.filter(pk=payment.pk).update(
         provider_payment_id=created.provider_payment_id, confirmation_url=created.confirmation_url
@@ -231,6 +234,10 @@ def webhook_apply(*, event: WebhookEvent, provider: str | None, actor: Actor) ->
     ``provider`` None means the generic signed webhook, which names a payment
     by its provider id or by our own id. Unknown payments raise PaymentNotFound.
     """
+    if event.status not in (Payment.Status.SUCCEEDED, Payment.Status.CANCELED, Payment.Status.FAILED):
+        # Acknowledge what we do not act on, whatever it is about, so the provider stops redelivering it.
+        _audit(actor, "webhook_ignored", None, {"provider": provider, "status": event.status})
+        return False
     payments = Payment.objects.all() if provider is None else Payment.objects.filter(provider=provider)
     payment = payments.filter(provider_payment_id=event.provider_payment_id).first()
     if payment is None and provider is None:
@@ -241,17 +248,12 @@ def webhook_apply(*, event: WebhookEvent, provider: str | None, actor: Actor) ->
     if payment is None:
         _audit(actor, "webhook_unknown_payment", None, {"provider": provider, "payment_id": event.provider_payment_id})
         raise PaymentNotFound()
+    source = f"webhook:{provider or 'generic'}"
     if event.status == Payment.Status.SUCCEEDED:
-        return payment_capture(payment_id=payment.pk, actor=actor, source=f"webhook:{provider or 'generic'}")
-    if event.status in (Payment.Status.CANCELED, Payment.Status.FAILED):
-        return payment_cancel(
-            payment_id=payment.pk,
-            actor=actor,
-            source=f"webhook:{provider or 'generic'}",
-            failed=event.status == Payment.Status.FAILED,
-        )
-    _audit(actor, "webhook_ignored", payment, {"status": event.status})
-    return False
+        return payment_capture(payment_id=payment.pk, actor=actor, source=source)
+    return payment_cancel(
+        payment_id=payment.pk, actor=actor, source=source, failed=event.status == Payment.Status.FAILED
+    )
 
 
 @transaction.atomic

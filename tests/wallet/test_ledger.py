@@ -154,3 +154,14 @@ def test_concurrent_debits_never_overdraw(alice):
     assert balance(alice) == Decimal("0.00")
     assert Transaction.objects.filter(user=alice, kind="purchase").count() == 7
     call_command("wallet_audit")
+
+
+def test_saving_a_stale_user_object_keeps_the_ledger_balance(alice):
+    stale = User.objects.get(pk=alice.pk)
+    fund(alice, "25")
+
+    stale.full_name = "Renamed while a deposit landed"
+    stale.save()
+
+    assert balance(alice) == Decimal("25.00")
+    assert User.objects.get(pk=alice.pk).full_name == "Renamed while a deposit landed"
