@@ -98,7 +98,7 @@ class WalletUserAdmin(UserAdmin):
                     actor=actor_of(request),
                 )
             except DomainError as exc:
-                form.add_error("amount", exc.detail)
+                form.add_error("amount", gettext(exc.detail))
             else:
                 self.message_user(
                     request,

@@ -1,5 +1,7 @@
 from decimal import Decimal
 
+from django.utils.translation import gettext_noop
+
 from zenzefi.errors import DomainError
 
 
@@ -18,23 +20,23 @@ class InvalidAmount(DomainError):
 
 class PaymentNotFound(DomainError):
     status_code = 404
-    default_detail = "Payment not found"
+    default_detail = gettext_noop("Payment not found")
 
 
 class PaymentProviderError(DomainError):
     status_code = 502
-    default_detail = "The payment provider is unavailable. Please try again later."
+    default_detail = gettext_noop("The payment provider is unavailable. Please try again later.")
 
 
 class PaymentsUnavailable(DomainError):
     status_code = 503
-    default_detail = "Top-ups are not available right now."
+    default_detail = gettext_noop("Top-ups are not available right now.")
 
 
 class WebhookRejected(DomainError):
     status_code = 401
-    default_detail = "Invalid signature"
+    default_detail = gettext_noop("Invalid signature")
 
 
 class MalformedWebhook(DomainError):
-    default_detail = "Malformed webhook body"
+    default_detail = gettext_noop("Malformed webhook body")

@@ -279,3 +279,13 @@ YOOKASSA_SECRET_KEY = env("YOOKASSA_SECRET_KEY", default="")
 YOOKASSA_WEBHOOK_IPS = env.list("YOOKASSA_WEBHOOK_IPS", default=[])
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+
+# --- Access tokens -------------------------------------------------------------------------------------
+# Key material for encrypting token secrets at rest and for their lookup
+# digest. Defaults to one derived from SECRET_KEY; set it to rotate SECRET_KEY
+# without losing the tokens.
+TOKEN_ENCRYPTION_KEY = env("TOKEN_ENCRYPTION_KEY", default="")
+# How long validated token facts stay in the cache before the database is asked again.
+TOKEN_CACHE_SECONDS = env.int("TOKEN_CACHE_SECONDS", default=300)
+REFERRAL_BONUS_PERCENT = Decimal(env.str("REFERRAL_BONUS_PERCENT", default="10"))
+REFERRAL_MIN_PURCHASE = Decimal(env.str("REFERRAL_MIN_PURCHASE", default="100"))

@@ -1,0 +1,147 @@
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from access.crypto import secret_decrypt
+
+CENT = Decimal("0.01")
+
+
+class Scope(models.TextChoices):
+    FULL = "full", _("Full access")
+    CERTIFICATES_ONLY = "certificates_only", _("Certificates only")
+
+
+class TokenStatus(models.TextChoices):
+    READY = "ready", _("Ready")
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")
+
+
+class Bundle(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True, default="")
+    token_count = models.PositiveIntegerField(_("tokens"), validators=[MinValueValidator(1), MaxValueValidator(1000)])
+    duration_hours = models.PositiveIntegerField(_("duration, hours"))
+    scope = models.CharField(_("scope"), max_length=20, choices=Scope.choices, default=Scope.FULL)
+    discount_percent = models.DecimalField(
+        _("discount, %"), max_digits=5, decimal_places=2, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    base_price = models.DecimalField(_("base price, ZNC"), max_digits=12, decimal_places=2)
+    total_price = models.DecimalField(_("price, ZNC"), max_digits=12, decimal_places=2)
+    is_active = models.BooleanField(_("on sale"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("bundle")
+        verbose_name_plural = _("bundles")
+        ordering = ["total_price"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(token_count__gt=0), name="bundle_token_count_positive"),
+            models.CheckConstraint(
+                condition=models.Q(discount_percent__gte=0, discount_percent__lte=100), name="bundle_discount_range"
+            ),
+            models.CheckConstraint(condition=models.Q(total_price__gt=0), name="bundle_total_positive"),
+            models.CheckConstraint(
+                condition=models.Q(total_price__lte=models.F("base_price")), name="bundle_total_not_above_base"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def savings(self) -> Decimal:
+        return self.base_price - self.total_price
+
+    @property
+    def price_per_token(self) -> Decimal:
+        return (self.total_price / self.token_count).quantize(CENT)
+
+
+class AccessToken(models.Model):
+    """Time-limited access to Zenzefi. The secret is stored only encrypted; see access.crypto."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT, related_name="access_tokens"
+    )
+    secret_encrypted = models.TextField(editable=False)
+    secret_digest = models.CharField(max_length=64, unique=True, editable=False)
+    secret_prefix = models.CharField(_("token prefix"), max_length=8, editable=False)
+    duration_hours = models.PositiveIntegerField(_("duration, hours"))
+    scope = models.CharField(_("scope"), max_length=20, choices=Scope.choices)
+    cost_znc = models.DecimalField(_("price paid, ZNC"), max_digits=12, decimal_places=2)
+    bundle = models.ForeignKey(
+        Bundle, verbose_name=_("bundle"), null=True, blank=True, on_delete=models.SET_NULL, related_name="tokens"
+    )
+    purchase = models.ForeignKey(
+        "wallet.Transaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("revoked by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    revoke_reason = models.CharField(_("revoke reason"), max_length=200, blank=True, default="")
+    refund = models.ForeignKey(
+        "wallet.Transaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    auto_renew = models.BooleanField(_("auto-renew"), default=False)
+
+    class Meta:
+        verbose_name = _("access token")
+        verbose_name_plural = _("access tokens")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="token_user_created")]
+        constraints = [models.CheckConstraint(condition=models.Q(cost_znc__gte=0), name="token_cost_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.secret_prefix}… ({self.duration_hours} h, {self.scope})"
+
+    @property
+    def secret(self) -> str:
+        return secret_decrypt(self.secret_encrypted)
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(hours=self.duration_hours)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.activated_at + self.duration if self.activated_at else None
+
+    def status_at(self, now: datetime) -> str:
+        if self.revoked_at:
+            return TokenStatus.REVOKED
+        if self.activated_at is None:
+            return TokenStatus.READY
+        return TokenStatus.ACTIVE if now < self.expires_at else TokenStatus.EXPIRED
+
+    @property
+    def status(self) -> str:
+        return self.status_at(timezone.now())
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status in (TokenStatus.READY, TokenStatus.ACTIVE)
+
+    def seconds_left(self, now: datetime | None = None) -> int | None:
+        if self.activated_at is None:
+            return None
+        return max(0, int((self.expires_at - (now or timezone.now())).total_seconds()))
