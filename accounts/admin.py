@@ -4,7 +4,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditLog, User
-from accounts.services import user_insert
+from accounts.services import user_active_changed, user_insert
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -41,10 +41,12 @@ class UserAdmin(DjangoUserAdmin):
     )
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-        else:
+        if not change:
             user_insert(obj)
+            return
+        super().save_model(request, obj, form, change)
+        if "is_active" in form.changed_data:
+            user_active_changed(user_id=obj.pk, is_active=obj.is_active)
 
 
 @admin.register(AuditLog)

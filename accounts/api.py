@@ -1,7 +1,11 @@
 """Auth and user endpoints, compatible with the reference's ``/api/v1/auth`` and ``/api/v1/users``."""
 
 import uuid
+from decimal import Decimal
 
+from django.conf import settings
+from django.db.models import Sum
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -166,3 +170,49 @@ class MeView(APIView):
             ip=request_ip(request),
         )
         return Response(UserOutput(user).data)
+
+
+class ReferralsView(APIView):
+    class ReferredUserOutput(serializers.Serializer):
+        id = serializers.UUIDField()
+        username = serializers.CharField()
+        email = serializers.EmailField()
+        created_at = serializers.DateTimeField()
+        has_made_qualifying_purchase = serializers.BooleanField()
+
+    class ReferralsOutput(serializers.Serializer):
+        referral_code = serializers.CharField()
+        total_referrals = serializers.IntegerField()
+        qualifying_referrals = serializers.IntegerField()
+        total_bonus_earned = serializers.FloatField()
+        referral_link = serializers.CharField()
+        referred_users = serializers.ListField()
+
+    @extend_schema(responses={200: ReferralsOutput}, summary="Your referral code, link and referred users")
+    def get(self, request):
+        return Response(referral_summary(request.user))
+
+
+def referral_summary(user: User) -> dict:
+    """Who ``user`` referred, which of them earned a bonus, and the bonus total (shared by API and page)."""
+    bonuses = user.transactions.filter(kind="referral_bonus")
+    earned_keys = set(bonuses.values_list("idempotency_key", flat=True))
+    referred = [
+        {
+            "id": str(referee.id),
+            "username": referee.username,
+            "email": referee.email,
+            "created_at": referee.created_at,
+            "has_made_qualifying_purchase": services.referral_bonus_key(referee.id) in earned_keys,
+        }
+        for referee in user.referrals.order_by("-created_at")
+    ]
+    total = bonuses.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    return {
+        "referral_code": user.referral_code,
+        "total_referrals": len(referred),
+        "qualifying_referrals": sum(r["has_made_qualifying_purchase"] for r in referred),
+        "total_bonus_earned": float(total),
+        "referral_link": f"{settings.BACKEND_URL}{reverse('accounts:register')}?ref={user.referral_code}",
+        "referred_users": referred,
+    }

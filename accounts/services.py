@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Model
@@ -19,6 +20,13 @@ from zenzefi.errors import DomainError
 logger = logging.getLogger(__name__)
 
 REFERRAL_CODE_ATTEMPTS = 10
+# Marks a deactivated user in the cache, so every cached token of theirs is refused at once.
+INACTIVE_USER_KEY = "accounts:inactive:{}"
+
+
+def referral_bonus_key(referee_id) -> str:
+    """The idempotency key of the one referral bonus a referee can earn their referrer."""
+    return f"referral:{referee_id}"
 
 
 class RegistrationError(DomainError):
@@ -145,6 +153,22 @@ def user_update(
             details={"fields": [f for f in changed if f != "password_changed_at"]},
         )
     return user
+
+
+def user_active_changed(*, user_id, is_active: bool) -> None:
+    """Publish a change of ``is_active`` to the cache (after the commit that made it)."""
+
+    def publish():
+        if is_active:
+            cache.delete(INACTIVE_USER_KEY.format(user_id))
+        else:
+            cache.set(INACTIVE_USER_KEY.format(user_id), 1, timeout=None)
+
+    transaction.on_commit(publish)
+
+
+def user_is_blocked(user_id) -> bool:
+    return bool(cache.get(INACTIVE_USER_KEY.format(user_id)))
 
 
 def _login_rate() -> ratelimit.Rate:

@@ -8,7 +8,7 @@ The invariant kept here: for every user, ``balance == sum(transaction amounts)``
 import logging
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import User
-from accounts.services import audit_record
+from accounts.services import audit_record, referral_bonus_key, user_active_changed
 from wallet.errors import InsufficientFunds, InvalidAmount, PaymentNotFound, PaymentProviderError
 from wallet.models import CENT, Payment, Transaction
 from wallet.providers import WebhookEvent, get_provider
@@ -162,6 +162,8 @@ def admin_user_update(
             setattr(user, field, value)
     if changed:
         user.save(update_fields=[*changed, "updated_at"])
+    if "is_active" in changed:
+        user_active_changed(user_id=user.pk, is_active=user.is_active)
     if currency_balance is not None:
         old = user.balance
         entry = balance_set(user=user, balance=currency_balance, reason=reason or "set by admin", actor=actor)
@@ -171,6 +173,39 @@ def admin_user_update(
         _audit(actor, "admin_user_update", user, {"changed_fields": changed})
     user.refresh_from_db()
     return user
+
+
+def referral_bonus_grant(*, referee_id, amount: Decimal, actor: Actor = SYSTEM) -> Transaction | None:
+    """Pay the referrer REFERRAL_BONUS_PERCENT of the referee's first purchase above REFERRAL_MIN_PURCHASE.
+
+    Call it inside the purchase's transaction, after the debit (which holds the
+    referee's row lock, so one referee's purchases cannot race here). At most
+    one bonus per referee: its ledger row carries the referee's idempotency
+    key, unique per referrer.
+    """
+    amount = _money(amount)
+    if amount <= settings.REFERRAL_MIN_PURCHASE:
+        return None
+    referee = User.objects.only("id", "username", "referred_by_id").get(pk=referee_id)
+    if referee.referred_by_id is None:
+        return None
+    key = referral_bonus_key(referee.pk)
+    if Transaction.objects.filter(user_id=referee.referred_by_id, idempotency_key=key).exists():
+        return None
+    bonus = (amount * settings.REFERRAL_BONUS_PERCENT / 100).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    if bonus <= 0:
+        return None
+    entry = balance_change(
+        user_id=referee.referred_by_id,
+        amount=bonus,
+        kind=Transaction.Kind.REFERRAL_BONUS,
+        description=f"Referral bonus from {referee.username} (first purchase {amount} ZNC)",
+        idempotency_key=key,
+    )
+    _audit(
+        actor, "referral_bonus", entry, {"referee_id": str(referee.pk), "purchase": str(amount), "bonus": str(bonus)}
+    )
+    return entry
 
 
 def return_url_check(url: str | None) -> str:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from access import api as access_api
 from accounts import api as accounts_api
 from wallet import api as wallet_api
 from zenzefi import views
@@ -17,6 +18,15 @@ api_urlpatterns = [
     api("auth/login", accounts_api.LoginView.as_view(), "api-auth-login"),
     api("auth/refresh", accounts_api.RefreshView.as_view(), "api-auth-refresh"),
     api("users/me", accounts_api.MeView.as_view(), "api-users-me"),
+    api("users/me/referrals", accounts_api.ReferralsView.as_view(), "api-users-referrals"),
+    api("tokens/purchase", access_api.TokenPurchaseView.as_view(), "api-tokens-purchase"),
+    api("tokens/my-tokens", access_api.MyTokensView.as_view(), "api-tokens-mine"),
+    api("tokens/(?P<token_id>[^/]+)", access_api.TokenView.as_view(), "api-token"),
+    api("bundles", access_api.BundlesView.as_view(), "api-bundles"),
+    api("bundles/(?P<bundle_id>[^/]+)/purchase", access_api.BundlePurchaseView.as_view(), "api-bundle-purchase"),
+    api("bundles/(?P<bundle_id>[^/]+)", access_api.BundleView.as_view(), "api-bundle"),
+    api("admin/tokens", access_api.AdminTokensView.as_view(), "api-admin-tokens"),
+    api("admin/tokens/(?P<token_id>[^/]+)", access_api.AdminTokenView.as_view(), "api-admin-token"),
     api("currency/balance", wallet_api.BalanceView.as_view(), "api-currency-balance"),
     api("currency/transactions", wallet_api.TransactionsView.as_view(), "api-currency-transactions"),
     api("currency/mock-purchase", wallet_api.MockPurchaseView.as_view(), "api-currency-mock-purchase"),
@@ -36,6 +46,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("", include("accounts.urls")),
     path("wallet/", include("wallet.urls")),
+    path("access/", include("access.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,359 @@
+"""Buying, activating, validating and revoking access tokens; bundles.
+
+Money moves only through wallet.services.balance_change, inside the same
+transaction as the token change it pays for or refunds.
+"""
+
+import datetime as dt
+import json
+import logging
+from dataclasses import asdict, dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from access.crypto import secret_digest, secret_encrypt, secret_generate
+from access.models import CENT, AccessToken, Bundle, Scope
+from access.prices import token_price, valid_durations
+from accounts.models import User
+from accounts.services import audit_record, user_is_blocked
+from wallet.models import Transaction
+from wallet.services import SYSTEM, Actor, balance_change, referral_bonus_grant
+from zenzefi.errors import DomainError, NotFound
+
+logger = logging.getLogger(__name__)
+
+FACTS_CACHE_KEY = "access:token:{}"
+
+
+class InvalidDuration(DomainError):
+    def __init__(self):
+        super().__init__(f"Invalid duration. Must be one of: {valid_durations()}", field="duration_hours")
+
+
+class InvalidScope(DomainError):
+    def __init__(self):
+        super().__init__(f"Invalid scope. Must be one of: {Scope.values}", field="scope")
+
+
+class TokenNotFound(NotFound):
+    default_detail = gettext_noop("Token not found or already revoked")
+
+
+class BundleNotFound(NotFound):
+    default_detail = gettext_noop("Bundle not found or inactive")
+
+
+# --- Facts the proxy needs, cached ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenFacts:
+    token_id: str
+    user_id: str
+    scope: str
+    duration_hours: int
+    activated_at: dt.datetime | None
+
+    @property
+    def expires_at(self) -> dt.datetime | None:
+        return self.activated_at + dt.timedelta(hours=self.duration_hours) if self.activated_at else None
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def seconds_left(self, now: dt.datetime) -> int | None:
+        return None if self.expires_at is None else max(0, int((self.expires_at - now).total_seconds()))
+
+    def dumps(self) -> str:
+        data = asdict(self)
+        data["activated_at"] = self.activated_at.isoformat() if self.activated_at else None
+        return json.dumps(data)
+
+    @classmethod
+    def loads(cls, raw: str) -> "TokenFacts":
+        data = json.loads(raw)
+        if data["activated_at"]:
+            data["activated_at"] = dt.datetime.fromisoformat(data["activated_at"])
+        return cls(**data)
+
+    @classmethod
+    def of(cls, token: AccessToken) -> "TokenFacts":
+        return cls(str(token.pk), str(token.user_id), token.scope, token.duration_hours, token.activated_at)
+
+
+def _cache_key(digest: str) -> str:
+    return FACTS_CACHE_KEY.format(digest)
+
+
+def _cache_put(digest: str, facts: TokenFacts, now: dt.datetime) -> None:
+    timeout = settings.TOKEN_CACHE_SECONDS
+    if facts.expires_at is not None:
+        # Never outlive the token: the entry is gone by the time the token expires.
+        timeout = min(timeout, int((facts.expires_at - now).total_seconds()))
+    if timeout > 0:
+        cache.set(_cache_key(digest), facts.dumps(), timeout=timeout)
+
+
+def _cache_drop(digest: str) -> None:
+    transaction.on_commit(lambda: cache.delete(_cache_key(digest)))
+
+
+def token_validate(secret: str) -> TokenFacts | None:
+    """The facts of a usable token, or None (unknown, revoked, expired, owner deactivated).
+
+    Cache first, database on a miss. Revocation and activation drop the cache
+    entry when they commit; an entry never outlives the token's expiry and is
+    re-checked against the clock and the owner's state on every read.
+    """
+    if not secret or len(secret) > 256:
+        return None
+    digest = secret_digest(secret)
+    now = timezone.now()
+    raw = cache.get(_cache_key(digest))
+    if raw is not None:
+        facts = TokenFacts.loads(raw)
+        if facts.expired(now):
+            cache.delete(_cache_key(digest))
+            return None
+        if user_is_blocked(facts.user_id):
+            return None
+        return facts
+    token = AccessToken.objects.select_related("user").filter(secret_digest=digest).first()
+    if token is None or token.revoked_at is not None or not token.user.is_active:
+        return None
+    facts = TokenFacts.of(token)
+    if facts.expired(now):
+        return None
+    _cache_put(digest, facts, now)
+    return facts
+
+
+@transaction.atomic
+def token_activate(*, token_id) -> TokenFacts | None:
+    """Start a token's clock at its first use, once; None if it can no longer be used.
+
+    The row lock makes two simultaneous first requests activate once, and
+    orders activation against a revoke of the same token.
+    """
+    token = AccessToken.objects.select_for_update().select_related("user").filter(pk=token_id).first()
+    if token is None or token.revoked_at is not None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.activated_at is None:
+        token.activated_at = now
+        token.save(update_fields=["activated_at"])
+        _cache_drop(token.secret_digest)
+        audit_record(actor=None, action="token_activate", obj=token, details={"user_id": str(token.user_id)})
+    facts = TokenFacts.of(token)
+    return None if facts.expired(now) else facts
+
+
+# --- Buying -------------------------------------------------------------------------------
+
+
+def _new_token(*, user_id, duration_hours: int, scope: str, cost: Decimal, purchase: Transaction, bundle=None):
+    secret = secret_generate()
+    token = AccessToken.objects.create(
+        user_id=user_id,
+        secret_encrypted=secret_encrypt(secret),
+        secret_digest=secret_digest(secret),
+        secret_prefix=secret[:8],
+        duration_hours=duration_hours,
+        scope=scope,
+        cost_znc=cost,
+        purchase=purchase,
+        bundle=bundle,
+    )
+    return token
+
+
+def _audit(actor: Actor, action: str, obj, details: dict) -> None:
+    audit_record(actor=actor.user, action=action, obj=obj, ip=actor.ip, user_agent=actor.user_agent, details=details)
+
+
+@transaction.atomic
+def token_purchase(*, user: User, duration_hours: int, scope: str = Scope.FULL, actor: Actor = SYSTEM) -> AccessToken:
+    """Debit the list price and issue one unactivated token.
+
+    Keeps the ledger invariant; on InsufficientFunds (402) nothing is written.
+    Same transaction: the referrer's bonus when this purchase qualifies.
+    """
+    price = token_price(duration_hours)
+    if price is None:
+        raise InvalidDuration()
+    if scope not in Scope.values:
+        raise InvalidScope()
+    entry = balance_change(
+        user_id=user.pk,
+        amount=-price,
+        kind=Transaction.Kind.PURCHASE,
+        description=f"Token purchase: {duration_hours}h ({scope})",
+    )
+    token = _new_token(user_id=user.pk, duration_hours=duration_hours, scope=scope, cost=price, purchase=entry)
+    referral_bonus_grant(referee_id=user.pk, amount=price)
+    _audit(actor, "token_purchase", token, {"duration_hours": duration_hours, "scope": scope, "cost": str(price)})
+    return token
+
+
+def bundle_shares(total: Decimal, count: int) -> list[Decimal]:
+    """Split ``total`` into ``count`` cent amounts that add up to it exactly (the first ones get the odd cents)."""
+    base = (total / count).quantize(CENT, rounding=ROUND_DOWN)
+    odd_cents = int((total - base * count) / CENT)
+    return [base + CENT if i < odd_cents else base for i in range(count)]
+
+
+@transaction.atomic
+def bundle_purchase(*, user: User, bundle_id, actor: Actor = SYSTEM) -> tuple[Bundle, list[AccessToken], Transaction]:
+    """Debit the bundle's price once and issue all its tokens, or nothing at all.
+
+    Each token remembers its share of the price (refunds use it). Same
+    transaction: the referrer's bonus on the bundle price when it qualifies.
+    """
+    bundle = Bundle.objects.filter(pk=bundle_id, is_active=True).first()
+    if bundle is None:
+        raise BundleNotFound()
+    entry = balance_change(
+        user_id=user.pk,
+        amount=-bundle.total_price,
+        kind=Transaction.Kind.PURCHASE,
+        description=f"Bundle purchase: {bundle.name} ({bundle.token_count} tokens x {bundle.duration_hours}h)",
+    )
+    tokens = [
+        _new_token(
+            user_id=user.pk,
+            duration_hours=bundle.duration_hours,
+            scope=bundle.scope,
+            cost=share,
+            purchase=entry,
+            bundle=bundle,
+        )
+        for share in bundle_shares(bundle.total_price, bundle.token_count)
+    ]
+    referral_bonus_grant(referee_id=user.pk, amount=bundle.total_price)
+    _audit(
+        actor,
+        "bundle_purchase",
+        bundle,
+        {"tokens": [str(t.pk) for t in tokens], "cost": str(bundle.total_price), "transaction": str(entry.pk)},
+    )
+    return bundle, tokens, entry
+
+
+# --- Revoking ------------------------------------------------------------------------------
+
+
+def refund_amount(token: AccessToken, now: dt.datetime) -> Decimal:
+    """What the owner gets back: the price paid for the unused time, rounded down to the cent.
+
+    Not yet activated: everything paid. Activated: paid * remaining / duration.
+    """
+    if token.activated_at is None:
+        return token.cost_znc
+    remaining = max(dt.timedelta(0), token.expires_at - now)
+    share = Decimal(remaining.total_seconds()) / Decimal(token.duration.total_seconds())
+    return (token.cost_znc * share).quantize(CENT, rounding=ROUND_DOWN)
+
+
+@transaction.atomic
+def token_revoke(*, user: User, token_id, actor: Actor = SYSTEM) -> tuple[AccessToken, Decimal, Decimal]:
+    """The owner stops a token and gets the unused part of its price back as a ``refund`` row.
+
+    Returns (token, refund, new balance). Someone else's, unknown or already
+    revoked token: TokenNotFound (404) and nothing written. The validation
+    cache entry is dropped when this commits.
+    """
+    # Lock the token: a simultaneous first use (activation) or second revoke waits for us.
+    token = AccessToken.objects.select_for_update().filter(pk=token_id, user=user, revoked_at__isnull=True).first()
+    if token is None:
+        raise TokenNotFound()
+    now = timezone.now()
+    refund = refund_amount(token, now)
+    if refund > 0:
+        if token.activated_at is None:
+            description = f"Token refund: {token.duration_hours}h (not activated)"
+        else:
+            unused = (token.expires_at - now).total_seconds() / 3600
+            description = f"Token refund: {unused:.1f}h unused"
+        token.refund = balance_change(
+            user_id=user.pk, amount=refund, kind=Transaction.Kind.REFUND, description=description
+        )
+    token.revoked_at = now
+    token.revoked_by = user
+    token.revoke_reason = "revoked by owner"
+    token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "refund"])
+    _cache_drop(token.secret_digest)
+    _audit(actor, "token_revoke", token, {"refund": str(refund), "activated": token.activated_at is not None})
+    new_balance = User.objects.values_list("balance", flat=True).get(pk=user.pk)
+    return token, refund, new_balance
+
+
+@transaction.atomic
+def token_force_revoke(*, token_id, actor: Actor, reason: str = "revoked by admin") -> AccessToken:
+    """An admin stops any token at once. No refund. Revoking a revoked token changes nothing."""
+    token = AccessToken.objects.select_for_update().filter(pk=token_id).first()
+    if token is None:
+        raise NotFound("Token not found")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.revoked_by = actor.user
+        token.revoke_reason = reason[:200]
+        token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+        _cache_drop(token.secret_digest)
+    _audit(actor, "admin_force_revoke", token, {"refund_amount": "0.00", "force_revoke": True, "reason": reason})
+    return token
+
+
+# --- Bundles (admin) ---------------------------------------------------------------------------
+
+
+BUNDLE_FIELDS = (
+    "name",
+    "description",
+    "token_count",
+    "duration_hours",
+    "scope",
+    "discount_percent",
+    "base_price",
+    "total_price",
+    "is_active",
+)
+
+
+def bundle_check(values: dict) -> None:
+    """The rules the reference lacks: a sold duration, a known scope, total ≤ base."""
+    if values["duration_hours"] not in valid_durations():
+        raise InvalidDuration()
+    if values["scope"] not in Scope.values:
+        raise InvalidScope()
+    if values["total_price"] > values["base_price"]:
+        raise DomainError("total_price must not exceed base_price", field="total_price")
+
+
+@transaction.atomic
+def bundle_save(*, bundle: Bundle | None, changes: dict, actor: Actor) -> Bundle:
+    """Create a bundle (``bundle`` None) or change some of its fields; audited."""
+    creating = bundle is None
+    bundle = bundle or Bundle()
+    before = {f: getattr(bundle, f) for f in BUNDLE_FIELDS}
+    for field, value in changes.items():
+        setattr(bundle, field, value)
+    bundle_check({f: getattr(bundle, f) for f in BUNDLE_FIELDS})
+    bundle.save()
+    diff = {f: {"old": str(before[f]), "new": str(getattr(bundle, f))} for f in changes if before[f] != changes[f]}
+    _audit(actor, "bundle_create" if creating else "bundle_update", bundle, {"changed_fields": diff})
+    return bundle
+
+
+@transaction.atomic
+def bundle_deactivate(*, bundle: Bundle, actor: Actor) -> Bundle:
+    """Soft delete: the bundle leaves the shop; tokens already sold keep working."""
+    if bundle.is_active:
+        bundle.is_active = False
+        bundle.save(update_fields=["is_active", "updated_at"])
+    _audit(actor, "bundle_delete", bundle, {})
+    return bundle
