@@ -208,9 +208,10 @@ class BundleView(PublicReadMixin, APIView):
     @extend_schema(request=BundleInput(partial=True), responses={200: BundleOutput}, summary="Change a bundle")
     def patch(self, request, bundle_id):
         bundle = self._bundle(bundle_id, active_only=False)
-        data = BundleInput(data=request.data, partial=True)
+        # As the reference: a null field means "leave unchanged".
+        data = BundleInput(data={k: v for k, v in request.data.items() if v is not None}, partial=True)
         data.is_valid(raise_exception=True)
-        changes = {k: v for k, v in data.validated_data.items() if k in request.data and request.data[k] is not None}
+        changes = {k: v for k, v in data.validated_data.items() if k in data.initial_data}
         bundle = services.bundle_save(bundle=bundle, changes=changes, actor=actor_of(request))
         return Response(BundleOutput(bundle).data)
 

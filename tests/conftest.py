@@ -1,5 +1,6 @@
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.tokens import jwt_pair
@@ -14,6 +15,14 @@ def _clean_redis():
     ratelimit.reset_memory()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _ledger_audited(request):
+    """After every test that used the database, the whole ledger must pass ``wallet_audit``."""
+    yield
+    if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames):
+        call_command("wallet_audit", verbosity=0)
 
 
 @pytest.fixture

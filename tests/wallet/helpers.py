@@ -1,18 +1,7 @@
 import json
-from decimal import Decimal
 
-from accounts.models import User
+from tests.helpers import balance, fund
 from wallet.providers.signing import sign
-from wallet.services import balance_change
-
-
-def fund(user, amount: str) -> None:
-    balance_change(user_id=user.pk, amount=Decimal(amount), kind="deposit", description="Test funding")
-    user.refresh_from_db()
-
-
-def balance(user) -> Decimal:
-    return User.objects.values_list("balance", flat=True).get(pk=user.pk)
 
 
 def signed_webhook(api, payload: dict, *, secret: str | None = None):
@@ -23,3 +12,6 @@ def signed_webhook(api, payload: dict, *, secret: str | None = None):
         content_type="application/json",
         HTTP_X_SIGNATURE=sign(body, secret),
     )
+
+
+__all__ = ["balance", "fund", "signed_webhook"]

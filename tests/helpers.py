@@ -1,0 +1,14 @@
+from decimal import Decimal
+
+from accounts.models import User
+from wallet.services import balance_change
+
+
+def fund(user, amount: str) -> None:
+    """Give ``user`` ZNC through the ledger, as a deposit."""
+    balance_change(user_id=user.pk, amount=Decimal(amount), kind="deposit", description="Test funding")
+    user.refresh_from_db()
+
+
+def balance(user) -> Decimal:
+    return User.objects.values_list("balance", flat=True).get(pk=user.pk)
