@@ -20,7 +20,7 @@ from access.crypto import secret_digest, secret_encrypt, secret_generate
 from access.models import CENT, AccessToken, Bundle, Scope
 from access.prices import token_price, valid_durations
 from accounts.models import User
-from accounts.services import audit_record, user_is_blocked
+from accounts.services import INACTIVE_USER_KEY, audit_record, user_is_blocked
 from wallet.models import Transaction
 from wallet.services import SYSTEM, Actor, balance_change, referral_bonus_grant
 from zenzefi.errors import DomainError, NotFound
@@ -131,6 +131,46 @@ def token_validate(secret: str) -> TokenFacts | None:
         return None
     _cache_put(digest, facts, now)
     return facts
+
+
+# digest → user id: a token never changes owner, so the owner's "blocked" key can be
+# fetched together with the token's facts in one round trip.
+_OWNERS: dict[str, str] = {}
+
+
+async def token_validate_async(secret: str) -> TokenFacts | None:
+    """token_validate for the async proxy: Redis only on a warm path, the database on a miss."""
+    from asgiref.sync import sync_to_async
+
+    from zenzefi import aioredis
+
+    redis = aioredis.client()
+    if redis is None or not secret or len(secret) > 256:
+        return await sync_to_async(token_validate, thread_sensitive=False)(secret)
+    digest = secret_digest(secret)
+    keys = [aioredis.cache_key(_cache_key(digest))]
+    owner = _OWNERS.get(digest)
+    if owner:
+        keys.append(aioredis.cache_key(INACTIVE_USER_KEY.format(owner)))
+    values = await redis.mget(keys)
+    raw = aioredis.cache_decode(values[0])
+    if raw is None:
+        facts = await sync_to_async(token_validate, thread_sensitive=False)(secret)
+        if facts is not None:
+            if len(_OWNERS) > 100_000:
+                _OWNERS.clear()
+            _OWNERS[digest] = facts.user_id
+        return facts
+    facts = TokenFacts.loads(raw)
+    if facts.expired(timezone.now()):
+        await redis.delete(keys[0])
+        return None
+    if owner is None:
+        _OWNERS[digest] = facts.user_id
+        blocked = await redis.get(aioredis.cache_key(INACTIVE_USER_KEY.format(facts.user_id)))
+    else:
+        blocked = values[1]
+    return None if blocked else facts
 
 
 @transaction.atomic

@@ -20,8 +20,12 @@ def _clean_redis():
 @pytest.fixture(autouse=True)
 def _ledger_audited(request):
     """After every test that used the database, the whole ledger must pass ``wallet_audit``."""
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
+    if uses_db:
+        # Set the database up before this fixture, so it is still there when this one finishes.
+        request.getfixturevalue("_django_db_helper")
     yield
-    if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames):
+    if uses_db:
         call_command("wallet_audit", verbosity=0)
 
 

@@ -1,7 +1,7 @@
 """ASGI entry point.
 
-Django serves everything. The proxy's hot path (``/api/v1/proxy/``) will be
-routed here by prefix to a small raw-ASGI app, ahead of Django's handler.
+``/api/v1/proxy`` goes to the proxy's raw ASGI app (the hot path skips Django's
+request machinery and middleware entirely); everything else to Django.
 """
 
 import os
@@ -10,4 +10,28 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zenzefi.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from proxy import client as upstream_client  # noqa: E402  (needs Django set up)
+from proxy.app import PREFIX, proxy_app  # noqa: E402
+from zenzefi import aioredis  # noqa: E402
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "http" and (scope["path"] == PREFIX or scope["path"].startswith(PREFIX + "/")):
+        return await proxy_app(scope, receive, send)
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
+    return await django_application(scope, receive, send)
+
+
+async def _lifespan(receive, send):
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await upstream_client.close()
+            await aioredis.close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

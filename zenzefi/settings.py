@@ -104,7 +104,11 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "zg",
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            # JSON, not pickle: the async proxy reads some keys straight from Redis.
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+            },
         }
     }
 else:
@@ -289,3 +293,12 @@ TOKEN_ENCRYPTION_KEY = env("TOKEN_ENCRYPTION_KEY", default="")
 TOKEN_CACHE_SECONDS = env.int("TOKEN_CACHE_SECONDS", default=300)
 REFERRAL_BONUS_PERCENT = Decimal(env.str("REFERRAL_BONUS_PERCENT", default="10"))
 REFERRAL_MIN_PURCHASE = Decimal(env.str("REFERRAL_MIN_PURCHASE", default="100"))
+
+# --- Proxy ----------------------------------------------------------------------------------------------
+PROXY_CONNECT_TIMEOUT = env.float("PROXY_CONNECT_TIMEOUT", default=5.0)
+PROXY_READ_TIMEOUT = env.float("PROXY_READ_TIMEOUT", default=60.0)
+PROXY_MAX_CONNECTIONS = env.int("PROXY_MAX_CONNECTIONS", default=200)
+PROXY_MAX_KEEPALIVE = env.int("PROXY_MAX_KEEPALIVE", default=50)
+# The cookie that carries a token in browser mode (set by the portal's "Open Zenzefi").
+PROXY_COOKIE = "zg_proxy"
+PROXY_DEVICE_COOKIE = "zg_device"

@@ -1,0 +1,337 @@
+"""The hot path: a raw ASGI app for ``/api/v1/proxy/...``, routed ahead of Django.
+
+Per request, in the reference's order: device id, token, scope (on the
+normalised path), device rule, then first-use activation, then the request
+is streamed to ZENZEFI_TARGET_URL and the answer streamed back. A warm
+request touches only Redis: token facts, the device session and its
+counters. The database is reached only to validate a token the cache does
+not know, to activate a token, and to open a device session.
+"""
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from http.cookies import SimpleCookie
+
+import httpx
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from access.services import TokenFacts, token_activate, token_validate_async
+from proxy import client as upstream
+from proxy import rewrite, sessions
+from proxy.paths import normalise, quote, scope_allows
+from proxy.services import session_open
+from zenzefi.net import client_ip
+
+logger = logging.getLogger("zenzefi.proxy")
+
+PREFIX = "/api/v1/proxy"
+HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+    b"trailers",
+    b"transfer-encoding",
+    b"upgrade",
+}
+DROP_REQUEST = HOP_BY_HOP | {
+    b"host",
+    b"x-access-token",
+    b"x-device-id",
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+    b"x-real-ip",
+}
+PORTAL_COOKIES = {"sessionid", "csrftoken", "django_language"}
+CORS_METHODS = "GET, POST, PUT, DELETE, PATCH, OPTIONS, HEAD"
+
+
+class Reject(Exception):
+    def __init__(self, status: int, detail: str):
+        self.status = status
+        self.detail = detail
+
+
+async def _json(send, status: int, body: dict, headers: list | None = None) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _cors(origin: str | None) -> list[tuple[bytes, bytes]]:
+    if not origin or origin not in settings.CORS_ALLOWED_ORIGINS:
+        return []
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-allow-credentials", b"true"),
+        (b"vary", b"Origin"),
+    ]
+
+
+class Request:
+    """What the proxy needs from an ASGI scope."""
+
+    def __init__(self, scope):
+        self.scope = scope
+        self.method = scope["method"]
+        self.headers: list[tuple[bytes, bytes]] = scope["headers"]
+        single = {}
+        for name, value in self.headers:
+            single[name] = value
+        self.header = lambda name: single.get(name.encode()).decode("latin-1") if name.encode() in single else None
+        raw = scope.get("raw_path") or scope["path"].encode()
+        self.raw_path = raw.decode("latin-1")[len(PREFIX) :]
+        self.query = scope.get("query_string", b"")
+        peer = scope.get("client") or (None, None)
+        self.ip = client_ip(peer[0], self.header("x-forwarded-for"))
+        cookies = SimpleCookie()
+        try:
+            cookies.load(self.header("cookie") or "")
+        except Exception:  # a malformed Cookie header is not our problem
+            cookies = SimpleCookie()
+        self.cookies = {k: m.value for k, m in cookies.items()}
+
+
+class ProxyApp:
+    async def __call__(self, scope, receive, send):
+        request = Request(scope)
+        started = time.perf_counter()
+        status = 500
+        try:
+            if (
+                request.method == "OPTIONS"
+                and request.header("origin")
+                and request.header("access-control-request-method")
+            ):
+                status = await self._preflight(request, send)
+            elif request.raw_path in ("/status", "/status/") and request.method == "GET":
+                status = await self._status(request, send)
+            else:
+                status = await self._proxy(request, receive, send)
+        except Reject as reject:
+            status = reject.status
+            await _json(send, reject.status, {"detail": reject.detail}, _cors(request.header("origin")))
+        finally:
+            logger.debug(
+                "%s %s -> %s in %.1f ms",
+                request.method,
+                request.raw_path,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    async def _preflight(self, request: Request, send) -> int:
+        headers = _cors(request.header("origin"))
+        if not headers:
+            raise Reject(403, "CORS origin not allowed")
+        headers += [
+            (b"access-control-allow-methods", CORS_METHODS.encode()),
+            (b"access-control-allow-headers", (request.header("access-control-request-headers") or "*").encode()),
+            (b"access-control-max-age", b"600"),
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return 204
+
+    def _credentials(self, request: Request) -> tuple[str | None, str | None, str]:
+        token = request.header("x-access-token")
+        if token is not None or request.header("x-device-id") is not None:
+            return token, request.header("x-device-id"), "header"
+        if settings.PROXY_COOKIE in request.cookies:
+            return request.cookies[settings.PROXY_COOKIE], request.cookies.get(settings.PROXY_DEVICE_COOKIE), "cookie"
+        return None, None, "header"
+
+    async def _status(self, request: Request, send) -> int:
+        secret, _device, _mode = self._credentials(request)
+        if not secret:
+            raise Reject(401, "Authentication required: provide X-Access-Token header")
+        facts = await token_validate_async(secret)
+        if facts is None:
+            raise Reject(401, "Invalid or expired access token")
+        now = datetime.now(UTC)
+        await _json(
+            send,
+            200,
+            {
+                "connected": True,
+                "user_id": facts.user_id,
+                "token_id": facts.token_id,
+                "is_activated": facts.activated_at is not None,
+                "expires_at": facts.expires_at.isoformat() if facts.expires_at else None,
+                "duration_hours": facts.duration_hours,
+                "time_remaining_seconds": facts.seconds_left(now),
+                "status": "active" if facts.activated_at else "ready",
+            },
+            _cors(request.header("origin")),
+        )
+        return 200
+
+    async def _authorise(self, request: Request) -> tuple[TokenFacts, str, str, str]:
+        secret, device, mode = self._credentials(request)
+        if not device:
+            raise Reject(
+                403,
+                "Device identification required: X-Device-ID header missing. "
+                "Please update your Desktop Client to the latest version.",
+            )
+        if not 8 <= len(device) <= 255:
+            raise Reject(400, "Invalid X-Device-ID header format (must be 8-255 characters)")
+        if not secret:
+            raise Reject(401, "Authentication required: provide X-Access-Token header")
+        facts = await token_validate_async(secret)
+        if facts is None:
+            raise Reject(401, "Invalid or expired access token")
+        path = normalise(request.raw_path)
+        if path is None or not scope_allows(facts.scope, path):
+            shown = "/" + (path if path is not None else request.raw_path.lstrip("/"))
+            raise Reject(403, f"Access denied: your token scope ('{facts.scope}') does not allow access to '{shown}'")
+        touch = await sessions.touch(
+            token_id=facts.token_id,
+            device_id=device,
+            ip=request.ip or "",
+            user_agent=request.header("user-agent") or "",
+        )
+        if touch.outcome == "conflict":
+            since = datetime.fromtimestamp(touch.started, tz=UTC).isoformat()
+            minutes = max(1, settings.SESSION_IDLE_TIMEOUT_SECONDS // 60)
+            raise Reject(
+                409,
+                f"Token already in use on device '{touch.other_device[:8]}...'. Session started at {since}. "
+                f"Wait for session timeout ({minutes} minutes) or stop the other device.",
+            )
+        if touch.outcome == "new":
+            await sync_to_async(session_open, thread_sensitive=False)(
+                session_id=touch.session_id,
+                token_id=facts.token_id,
+                user_id=facts.user_id,
+                device_id=device,
+                ip=request.ip,
+                user_agent=request.header("user-agent") or "",
+                mode=mode,
+                started=touch.started,
+                previous=touch.previous,
+            )
+        if facts.activated_at is None:
+            # Every check passed: this is the token's first use, and its clock starts now.
+            facts = await sync_to_async(token_activate, thread_sensitive=False)(token_id=facts.token_id)
+            if facts is None:
+                raise Reject(401, "Invalid or expired access token")
+        return facts, path, mode, device
+
+    def _upstream_headers(self, request: Request, mode: str) -> list[tuple[bytes, bytes]]:
+        headers = []
+        for name, value in request.headers:
+            if name in DROP_REQUEST:
+                continue
+            if name == b"cookie":
+                kept = "; ".join(
+                    f"{k}={v}"
+                    for k, v in request.cookies.items()
+                    if k not in PORTAL_COOKIES and k not in (settings.PROXY_COOKIE, settings.PROXY_DEVICE_COOKIE)
+                )
+                if not kept:
+                    continue
+                value = kept.encode("latin-1")
+            headers.append((name, value))
+        host = request.header("host") or ""
+        headers += [
+            (b"x-forwarded-for", (request.ip or "").encode()),
+            (b"x-forwarded-proto", request.scope.get("scheme", "http").encode()),
+            (b"x-forwarded-host", host.encode("latin-1")),
+        ]
+        return headers
+
+    async def _proxy(self, request: Request, receive, send) -> int:
+        facts, path, mode, _device = await self._authorise(request)
+        url = settings.ZENZEFI_TARGET_URL + "/" + quote(path)
+        if request.query:
+            url += "?" + request.query.decode("latin-1")
+        counted = {"in": 0, "out": 0}
+
+        async def body():
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                counted["in"] += len(chunk)
+                if chunk:
+                    yield chunk
+                if not message.get("more_body"):
+                    return
+
+        has_body = any(n in (b"content-length", b"transfer-encoding") for n, _ in request.headers)
+        http = upstream.client()
+        outgoing = http.build_request(
+            request.method,
+            url,
+            headers=self._upstream_headers(request, mode),
+            content=body() if has_body else None,
+        )
+        try:
+            response = await http.send(outgoing, stream=True)
+        except httpx.TimeoutException:
+            raise Reject(504, "Gateway Timeout: Zenzefi server did not respond") from None
+        except httpx.HTTPError as exc:
+            logger.warning("upstream unreachable: %s", type(exc).__name__)
+            raise Reject(502, "Bad Gateway: Unable to reach Zenzefi server") from None
+        try:
+            status = await self._relay(request, response, send, mode, counted)
+        finally:
+            await response.aclose()
+            await sessions.count_bytes(token_id=facts.token_id, bytes_in=counted["in"], bytes_out=counted["out"])
+        return status
+
+    async def _relay(self, request: Request, response: httpx.Response, send, mode: str, counted: dict) -> int:
+        rewrite_html = mode == "cookie" and "text/html" in response.headers.get("content-type", "")
+        headers = []
+        for name, value in response.headers.raw:
+            lname = name.lower()
+            if lname in HOP_BY_HOP:
+                continue
+            if rewrite_html and lname in (b"content-length", b"content-encoding"):
+                continue
+            if mode == "cookie" and lname == b"location":
+                value = rewrite.rewrite_url(value.decode("latin-1"), settings.ZENZEFI_TARGET_URL).encode("latin-1")
+            if mode == "cookie" and lname == b"set-cookie":
+                value = rewrite.rewrite_set_cookie(value.decode("latin-1")).encode("latin-1")
+            if lname.startswith(b"access-control-"):
+                continue
+            headers.append((lname, value))
+        headers += _cors(request.header("origin"))
+        if rewrite_html:
+            document = rewrite.rewrite_html(await response.aread(), settings.ZENZEFI_TARGET_URL)
+            headers.append((b"content-length", str(len(document)).encode()))
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            await send({"type": "http.response.body", "body": document})
+            counted["out"] += len(document)
+            return response.status_code
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        try:
+            async for chunk in response.aiter_raw():
+                counted["out"] += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except httpx.HTTPError:
+            logger.warning("upstream broke off a response after its headers")
+        await send({"type": "http.response.body", "body": b""})
+        return response.status_code
+
+
+proxy_app = ProxyApp()

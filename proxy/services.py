@@ -1,0 +1,108 @@
+"""The proxy's rare database writes: opening, closing and flushing device sessions.
+
+Called from the async proxy through ``sync_to_async``, and from Celery beat.
+"""
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from proxy import sessions
+from proxy.models import ProxySession
+
+logger = logging.getLogger(__name__)
+
+
+def _at(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+
+
+@transaction.atomic
+def session_open(
+    *,
+    session_id: str,
+    token_id: str,
+    user_id: str,
+    device_id: str,
+    ip: str | None,
+    user_agent: str,
+    mode: str,
+    started: float,
+    previous: dict | None = None,
+) -> None:
+    """Record a new device session; close the one it took over (with its last counters)."""
+    if previous:
+        ProxySession.objects.filter(pk=previous["sid"], ended_at__isnull=True).update(
+            ended_at=timezone.now(),
+            end_reason="taken over",
+            last_activity=_at(previous["last"]),
+            request_count=previous["req"],
+            bytes_in=previous["bin"],
+            bytes_out=previous["bout"],
+        )
+    # Any other open row of this token is stale (e.g. Redis lost its state): close it.
+    ProxySession.objects.filter(token_id=token_id, ended_at__isnull=True).exclude(pk=session_id).update(
+        ended_at=timezone.now(), end_reason="replaced"
+    )
+    try:
+        with transaction.atomic():
+            ProxySession.objects.create(
+                id=session_id,
+                token_id=token_id,
+                user_id=user_id,
+                device_id=device_id[:255],
+                ip_address=ip or None,
+                user_agent=(user_agent or "")[:512],
+                mode=mode,
+                started_at=_at(started),
+                last_activity=_at(started),
+                request_count=1,
+            )
+    except IntegrityError:
+        logger.warning("session %s of token %s was opened twice", session_id, token_id)
+
+
+def sessions_flush(*, now: float | None = None) -> dict:
+    """Write live counters to ProxySession rows; close sessions idle past SESSION_IDLE_TIMEOUT_SECONDS.
+
+    Idempotent: counters are absolute totals, and a session's Redis state is
+    dropped only if it still belongs to the session just closed. Safe on two
+    workers at once.
+    """
+    import time
+
+    now = now or time.time()
+    idle = settings.SESSION_IDLE_TIMEOUT_SECONDS
+    flushed = closed = 0
+    for token_id, state in sessions.snapshot_all().items():
+        session_id = state.get("sid")
+        if not session_id:
+            continue
+        last = float(state["last"])
+        fields = {
+            "last_activity": _at(last),
+            "request_count": int(state["req"]),
+            "bytes_in": int(state["bin"]),
+            "bytes_out": int(state["bout"]),
+        }
+        rows = ProxySession.objects.filter(pk=session_id)
+        if now - last >= idle:
+            rows.filter(ended_at__isnull=True).update(**fields, ended_at=timezone.now(), end_reason="idle")
+            sessions.drop(token_id, session_id)
+            closed += 1
+        else:
+            rows.update(**fields)
+        flushed += 1
+    return {"flushed": flushed, "closed": closed}
+
+
+def sessions_end_for_token(*, token_id, reason: str) -> None:
+    """End a token's open session at once (used when the token is revoked)."""
+    for session in ProxySession.objects.filter(token_id=token_id, ended_at__isnull=True):
+        session.ended_at = timezone.now()
+        session.end_reason = reason
+        session.save(update_fields=["ended_at", "end_reason"])
+        sessions.drop(str(token_id), str(session.pk))
