@@ -284,6 +284,7 @@ class ProxyApp:
             url,
             headers=self._upstream_headers(request, mode),
             content=body() if has_body else None,
+            timeout=httpx.Timeout(settings.PROXY_READ_TIMEOUT, connect=settings.PROXY_CONNECT_TIMEOUT),
         )
         try:
             response = await http.send(outgoing, stream=True)

@@ -47,6 +47,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("wallet/", include("wallet.urls")),
     path("access/", include("access.urls")),
+    path("zenzefi/", include("proxy.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
