@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from access.models import AccessToken
 from proxy import sessions
 from proxy.models import ProxySession
 
@@ -66,7 +67,8 @@ def session_open(
 
 
 def sessions_flush(*, now: float | None = None) -> dict:
-    """Write live counters to ProxySession rows; close sessions idle past SESSION_IDLE_TIMEOUT_SECONDS.
+    """Write live counters to ProxySession rows; close sessions idle past SESSION_IDLE_TIMEOUT_SECONDS
+    or whose token was revoked.
 
     Idempotent: counters are absolute totals, and a session's Redis state is
     dropped only if it still belongs to the session just closed. Safe on two
@@ -77,7 +79,13 @@ def sessions_flush(*, now: float | None = None) -> dict:
     now = now or time.time()
     idle = settings.SESSION_IDLE_TIMEOUT_SECONDS
     flushed = closed = 0
-    for token_id, state in sessions.snapshot_all().items():
+    live = sessions.snapshot_all()
+    # Sessions of tokens revoked since (by the owner or an admin) end now.
+    revoked = {
+        str(pk)
+        for pk in AccessToken.objects.filter(pk__in=list(live), revoked_at__isnull=False).values_list("pk", flat=True)
+    }
+    for token_id, state in live.items():
         session_id = state.get("sid")
         if not session_id:
             continue
@@ -89,8 +97,9 @@ def sessions_flush(*, now: float | None = None) -> dict:
             "bytes_out": int(state["bout"]),
         }
         rows = ProxySession.objects.filter(pk=session_id)
-        if now - last >= idle:
-            rows.filter(ended_at__isnull=True).update(**fields, ended_at=timezone.now(), end_reason="idle")
+        if token_id in revoked or now - last >= idle:
+            reason = "token revoked" if token_id in revoked else "idle"
+            rows.filter(ended_at__isnull=True).update(**fields, ended_at=timezone.now(), end_reason=reason)
             sessions.drop(token_id, session_id)
             closed += 1
         else:

@@ -29,6 +29,16 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        # uvicorn waits for keep-alive connections from pools we no longer own.
+        process.kill()
+        process.wait(timeout=5)
+
+
 @contextlib.contextmanager
 def fake_zenzefi(*extra_args: str):
     port = free_port()
@@ -43,8 +53,7 @@ def fake_zenzefi(*extra_args: str):
         wait_port(port)
         yield process, port
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 class ThreadServer:
@@ -99,5 +108,4 @@ def process_server(env: dict[str, str]):
         wait_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)

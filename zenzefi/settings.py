@@ -302,3 +302,7 @@ PROXY_MAX_KEEPALIVE = env.int("PROXY_MAX_KEEPALIVE", default=50)
 # The cookie that carries a token in browser mode (set by the portal's "Open Zenzefi").
 PROXY_COOKIE = "zg_proxy"
 PROXY_DEVICE_COOKIE = "zg_device"
+
+CELERY_BEAT_SCHEDULE = {
+    "proxy-flush-sessions": {"task": "proxy.flush_sessions", "schedule": 120.0},
+}
