@@ -152,7 +152,11 @@ async def token_validate_async(secret: str) -> TokenFacts | None:
     owner = _OWNERS.get(digest)
     if owner:
         keys.append(aioredis.cache_key(INACTIVE_USER_KEY.format(owner)))
-    values = await redis.mget(keys)
+    try:
+        values = await redis.mget(keys)
+    except Exception:  # Redis down: the database still knows
+        logger.warning("token cache unavailable; asking the database", exc_info=True)
+        return await sync_to_async(token_validate, thread_sensitive=False)(secret)
     raw = aioredis.cache_decode(values[0])
     if raw is None:
         facts = await sync_to_async(token_validate, thread_sensitive=False)(secret)

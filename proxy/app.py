@@ -202,12 +202,17 @@ class ProxyApp:
         if path is None or not scope_allows(facts.scope, path):
             shown = "/" + (path if path is not None else request.raw_path.lstrip("/"))
             raise Reject(403, f"Access denied: your token scope ('{facts.scope}') does not allow access to '{shown}'")
-        touch = await sessions.touch(
-            token_id=facts.token_id,
-            device_id=device,
-            ip=request.ip or "",
-            user_agent=request.header("user-agent") or "",
-        )
+        try:
+            touch = await sessions.touch(
+                token_id=facts.token_id,
+                device_id=device,
+                ip=request.ip or "",
+                user_agent=request.header("user-agent") or "",
+            )
+        except Exception:
+            # As the reference: a session-tracking failure is logged and the request proceeds.
+            logger.exception("device session tracking failed")
+            touch = sessions.Touch("untracked")
         if touch.outcome == "conflict":
             since = datetime.fromtimestamp(touch.started, tz=UTC).isoformat()
             minutes = max(1, settings.SESSION_IDLE_TIMEOUT_SECONDS // 60)
@@ -297,7 +302,10 @@ class ProxyApp:
             status = await self._relay(request, response, send, mode, counted)
         finally:
             await response.aclose()
-            await sessions.count_bytes(token_id=facts.token_id, bytes_in=counted["in"], bytes_out=counted["out"])
+            try:
+                await sessions.count_bytes(token_id=facts.token_id, bytes_in=counted["in"], bytes_out=counted["out"])
+            except Exception:
+                logger.warning("could not count session bytes", exc_info=True)
         return status
 
     async def _relay(self, request: Request, response: httpx.Response, send, mode: str, counted: dict) -> int:
