@@ -61,10 +61,12 @@ class Bundle(models.Model):
 
     @property
     def savings(self) -> Decimal:
-        return self.base_price - self.total_price
+        return (self.base_price or Decimal(0)) - (self.total_price or Decimal(0))
 
     @property
     def price_per_token(self) -> Decimal:
+        if not self.token_count or self.total_price is None:
+            return Decimal("0.00")
         return (self.total_price / self.token_count).quantize(CENT)
 
 

@@ -15,6 +15,6 @@ def usable_tokens(queryset: QuerySet[AccessToken] | None = None) -> QuerySet[Acc
     queryset = AccessToken.objects.all() if queryset is None else queryset
     now = timezone.now()
     alive = Q(activated_at__isnull=True)
-    for hours in queryset.values_list("duration_hours", flat=True).distinct():
+    for hours in queryset.order_by().values_list("duration_hours", flat=True).distinct():
         alive |= Q(duration_hours=hours, activated_at__gt=now - timedelta(hours=hours))
     return queryset.filter(alive, revoked_at__isnull=True)

@@ -369,12 +369,23 @@ BUNDLE_FIELDS = (
 
 
 def bundle_check(values: dict) -> None:
-    """The rules the reference lacks: a sold duration, a known scope, total ≤ base."""
-    if values["duration_hours"] not in valid_durations():
+    """The rules the reference lacks: a sold duration, a known scope, positive counts and prices, total ≤ base.
+
+    Checks the fields present in ``values`` (the admin form passes the ones it has not validated itself).
+    """
+    if "duration_hours" in values and values["duration_hours"] not in valid_durations():
         raise InvalidDuration()
-    if values["scope"] not in Scope.values:
+    if "scope" in values and values["scope"] not in Scope.values:
         raise InvalidScope()
-    if values["total_price"] > values["base_price"]:
+    if "token_count" in values and (values["token_count"] or 0) < 1:
+        raise DomainError("token_count must be at least 1", field="token_count")
+    discount = values.get("discount_percent", 0)
+    if discount is None or not 0 <= discount <= 100:
+        raise DomainError("discount_percent must be between 0 and 100", field="discount_percent")
+    base, total = values.get("base_price"), values.get("total_price")
+    if base is None or total is None or base <= 0 or total <= 0:
+        raise DomainError("Prices must be greater than 0", field="total_price")
+    if total > base:
         raise DomainError("total_price must not exceed base_price", field="total_price")
 
 

@@ -1,3 +1,14 @@
+from django.urls import path
+
+from access import views
+
 app_name = "access"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.buy, name="buy"),
+    path("buy/token/", views.confirm_token, name="confirm_token"),
+    path("buy/bundle/<uuid:bundle_id>/", views.confirm_bundle, name="confirm_bundle"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<uuid:token_id>/", views.token, name="token"),
+    path("tokens/<uuid:token_id>/revoke/", views.revoke, name="revoke"),
+]

@@ -1,11 +1,7 @@
 """Auth and user endpoints, compatible with the reference's ``/api/v1/auth`` and ``/api/v1/users``."""
 
 import uuid
-from decimal import Decimal
 
-from django.conf import settings
-from django.db.models import Sum
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -16,6 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import services
 from accounts.models import User
+from accounts.selectors import referral_summary
 from accounts.tokens import issued_before_password_change, jwt_pair
 from zenzefi.errors import DomainError
 from zenzefi.net import request_ip
@@ -42,7 +39,7 @@ class UserOutput(serializers.ModelSerializer):
         return user.full_name or None
 
 
-class TokenOutput(serializers.Serializer):
+class JWTPairOutput(serializers.Serializer):
     access_token = serializers.CharField()
     token_type = serializers.CharField()
     expires_in = serializers.IntegerField()
@@ -103,7 +100,7 @@ class LoginView(PublicAuthView):
                 raise serializers.ValidationError({"email": ["Provide email or username."]})
             return attrs
 
-    @extend_schema(request=LoginInput, responses={200: TokenOutput}, summary="Log in and get a JWT")
+    @extend_schema(request=LoginInput, responses={200: JWTPairOutput}, summary="Log in and get a JWT")
     def post(self, request):
         data = self.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -128,7 +125,7 @@ class RefreshView(PublicAuthView):
             return attrs
 
     @extend_schema(
-        request=RefreshInput, responses={200: TokenOutput}, summary="Exchange a refresh token for a new pair"
+        request=RefreshInput, responses={200: JWTPairOutput}, summary="Exchange a refresh token for a new pair"
     )
     def post(self, request):
         data = self.RefreshInput(data=request.data)
@@ -191,28 +188,3 @@ class ReferralsView(APIView):
     @extend_schema(responses={200: ReferralsOutput}, summary="Your referral code, link and referred users")
     def get(self, request):
         return Response(referral_summary(request.user))
-
-
-def referral_summary(user: User) -> dict:
-    """Who ``user`` referred, which of them earned a bonus, and the bonus total (shared by API and page)."""
-    bonuses = user.transactions.filter(kind="referral_bonus")
-    earned_keys = set(bonuses.values_list("idempotency_key", flat=True))
-    referred = [
-        {
-            "id": str(referee.id),
-            "username": referee.username,
-            "email": referee.email,
-            "created_at": referee.created_at,
-            "has_made_qualifying_purchase": services.referral_bonus_key(referee.id) in earned_keys,
-        }
-        for referee in user.referrals.order_by("-created_at")
-    ]
-    total = bonuses.aggregate(total=Sum("amount"))["total"] or Decimal("0")
-    return {
-        "referral_code": user.referral_code,
-        "total_referrals": len(referred),
-        "qualifying_referrals": sum(r["has_made_qualifying_purchase"] for r in referred),
-        "total_bonus_earned": float(total),
-        "referral_link": f"{settings.BACKEND_URL}{reverse('accounts:register')}?ref={user.referral_code}",
-        "referred_users": referred,
-    }

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -6,10 +7,11 @@ from django.shortcuts import redirect
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.generic import FormView
+from django.views.generic import FormView, TemplateView
 
 from accounts import services
 from accounts.forms import LoginForm, ProfileForm, RegisterForm
+from accounts.selectors import referral_summary
 from zenzefi.errors import DomainError
 from zenzefi.net import request_ip
 
@@ -79,6 +81,24 @@ class ProfileView(LoginRequiredMixin, FormView):
         )
         messages.success(self.request, _("Profile saved."))
         return redirect("accounts:profile")
+
+
+class ReferralsView(LoginRequiredMixin, TemplateView):
+    template_name = "accounts/referrals.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        summary = referral_summary(user)
+        # The link as the user reached us (same as the profile page), not BACKEND_URL.
+        summary["referral_link"] = self.request.build_absolute_uri(
+            reverse("accounts:register") + f"?ref={user.referral_code}"
+        )
+        return super().get_context_data(
+            summary=summary,
+            bonus_percent=settings.REFERRAL_BONUS_PERCENT,
+            min_purchase=settings.REFERRAL_MIN_PURCHASE,
+            **kwargs,
+        )
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

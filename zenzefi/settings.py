@@ -216,6 +216,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ScopeEnum": "access.models.Scope",
+        "TransactionTypeEnum": "wallet.models.Transaction.Kind",
+        "PaymentStatusEnum": "wallet.models.Payment.Status",
+    },
 }
 
 # --- Rate limits (count/seconds) ------------------------------------------------------------

@@ -1,0 +1,59 @@
+from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from access.models import Bundle, Scope
+from access.prices import duration_label, valid_durations
+from access.services import bundle_check
+from zenzefi.errors import DomainError
+
+# The fields ``services.bundle_check`` reads.
+BUNDLE_CHECKED_FIELDS = ("duration_hours", "scope", "base_price", "total_price")
+
+
+class TokenChoiceForm(forms.Form):
+    """What the confirm step is about to buy: a sold duration and a known scope (from the query string)."""
+
+    duration = forms.TypedChoiceField(label=_("Duration"), coerce=int, choices=())
+    scope = forms.ChoiceField(label=_("Scope"), choices=Scope.choices)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Prices come from settings: read the durations when the form is built, not at import.
+        self.fields["duration"].choices = [(hours, duration_label(hours)) for hours in valid_durations()]
+
+
+class BundleAdminForm(forms.ModelForm):
+    """The admin's bundle form; refuses what ``services.bundle_save`` would refuse, as field errors."""
+
+    class Meta:
+        model = Bundle
+        fields = (
+            "name",
+            "description",
+            "token_count",
+            "duration_hours",
+            "scope",
+            "discount_percent",
+            "base_price",
+            "total_price",
+            "is_active",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {}
+        for field in BUNDLE_CHECKED_FIELDS:
+            if field in self.fields:
+                if field not in cleaned:
+                    return cleaned  # the field's own error is already shown
+                values[field] = cleaned[field]
+            else:
+                values[field] = getattr(self.instance, field)
+        try:
+            bundle_check(values)
+        except DomainError as exc:
+            # Service messages are English (the API's); the admin shows them translated.
+            field = exc.field if exc.field in self.fields else None
+            self.add_error(field, gettext(exc.detail))
+        return cleaned

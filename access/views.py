@@ -1,0 +1,212 @@
+"""Portal pages: buy access (tokens and bundles), your tokens, revoke.
+
+Thin: every purchase and revoke goes through ``access.services``; domain errors
+become messages on the page.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext, pgettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_safe
+
+from access import services
+from access.forms import TokenChoiceForm
+from access.models import AccessToken, Bundle, Scope, TokenStatus
+from access.prices import duration_label, price_table, token_price
+from access.selectors import usable_tokens
+from wallet.errors import InsufficientFunds
+from zenzefi.api import actor_of
+from zenzefi.errors import DomainError, NotFound
+
+SCOPE_HELP = {
+    Scope.FULL: _("Every page of Zenzefi."),
+    Scope.CERTIFICATES_ONLY: _("Only the certificate pages: search, details, import, export and updates."),
+}
+TOKENS_PER_PAGE = 25
+
+
+def _znc(amount: Decimal) -> str:
+    return formats.number_format(amount, decimal_pos=2)
+
+
+def _show_error(request, exc: DomainError) -> None:
+    """A domain error as a message; a shortfall gets the numbers and a way to top up."""
+    if isinstance(exc, InsufficientFunds):
+        text = gettext("Not enough ZNC: the price is %(price)s ZNC, your balance is %(balance)s ZNC.") % {
+            "price": _znc(exc.required),
+            "balance": _znc(exc.available),
+        }
+        messages.error(
+            request,
+            format_html('{} <a href="{}">{}</a>', text, reverse("wallet:wallet"), gettext("Top up your balance")),
+        )
+    else:
+        # Service messages are English (the API's); pages show them translated.
+        messages.error(request, gettext(exc.detail))
+
+
+def _purchase_context(request, price: Decimal) -> dict:
+    balance = request.user.balance
+    return {"price": price, "balance": balance, "balance_after": balance - price, "affordable": balance >= price}
+
+
+def _now_iso() -> str:
+    """The server's clock, so the countdown script can correct for a wrong clock on the user's PC."""
+    return timezone.now().isoformat(timespec="milliseconds")
+
+
+def countdown(seconds: int) -> str:
+    """``2 d 03:04:05``: the format the page's script keeps counting down in."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    clock = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{days} {pgettext('days, abbreviated', 'd')} {clock}" if days else clock
+
+
+def _with_state(tokens, now: datetime) -> list[AccessToken]:
+    """Tokens with their status, its label and the time left (text), all at one ``now``."""
+    tokens = list(tokens)
+    for token in tokens:
+        token.state = token.status_at(now)
+        token.state_label = TokenStatus(token.state).label
+        token.left = countdown(token.seconds_left(now)) if token.state == TokenStatus.ACTIVE else None
+        token.duration_text = duration_label(token.duration_hours)
+        # Milliseconds: what the countdown script parses (Date.parse) in every browser.
+        token.expires_iso = token.expires_at.isoformat(timespec="milliseconds") if token.expires_at else ""
+    return tokens
+
+
+@login_required
+@require_safe
+def buy(request):
+    prices = price_table()
+    scopes = [{"value": scope.value, "label": scope.label, "help": SCOPE_HELP[scope]} for scope in Scope]
+    grid = [{**row, "cells": [{"scope": scope["value"], "price": row["price"]} for scope in scopes]} for row in prices]
+    bundles = [
+        {"bundle": bundle, "duration": duration_label(bundle.duration_hours)}
+        for bundle in Bundle.objects.filter(is_active=True).order_by("total_price", "name")
+    ]
+    return render(request, "access/buy.html", {"grid": grid, "scopes": scopes, "bundles": bundles})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm_token(request):
+    form = TokenChoiceForm(request.GET)
+    if not form.is_valid():
+        messages.error(request, gettext("This duration or scope is not on sale. Choose one from the table."))
+        return redirect("access:buy")
+    hours, scope = form.cleaned_data["duration"], form.cleaned_data["scope"]
+    if request.method == "POST":
+        try:
+            token = services.token_purchase(
+                user=request.user, duration_hours=hours, scope=scope, actor=actor_of(request)
+            )
+        except DomainError as exc:
+            _show_error(request, exc)
+            return redirect(request.get_full_path())
+        messages.success(
+            request,
+            gettext("Token bought: %(duration)s, %(scope)s, %(price)s ZNC. Its time starts at first use.")
+            % {"duration": duration_label(hours), "scope": Scope(scope).label, "price": _znc(token.cost_znc)},
+        )
+        return redirect("access:tokens")
+    context = {
+        "kind": "token",
+        "duration": duration_label(hours),
+        "hours": hours,
+        "scope": Scope(scope),
+        "scope_help": SCOPE_HELP[scope],
+        **_purchase_context(request, token_price(hours)),
+    }
+    return render(request, "access/confirm.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm_bundle(request, bundle_id):
+    bundle = get_object_or_404(Bundle, pk=bundle_id, is_active=True)
+    if request.method == "POST":
+        try:
+            bundle, tokens, _entry = services.bundle_purchase(
+                user=request.user, bundle_id=bundle.pk, actor=actor_of(request)
+            )
+        except DomainError as exc:
+            _show_error(request, exc)
+            if isinstance(exc, NotFound):  # taken off sale meanwhile
+                return redirect("access:buy")
+            return redirect("access:confirm_bundle", bundle_id=bundle.pk)
+        messages.success(
+            request,
+            ngettext(
+                "%(name)s bought: %(count)d token added, %(price)s ZNC.",
+                "%(name)s bought: %(count)d tokens added, %(price)s ZNC.",
+                len(tokens),
+            )
+            % {"name": bundle.name, "count": len(tokens), "price": _znc(bundle.total_price)},
+        )
+        return redirect("access:tokens")
+    context = {
+        "kind": "bundle",
+        "bundle": bundle,
+        "duration": duration_label(bundle.duration_hours),
+        "scope": Scope(bundle.scope),
+        "scope_help": SCOPE_HELP[bundle.scope],
+        **_purchase_context(request, bundle.total_price),
+    }
+    return render(request, "access/confirm.html", context)
+
+
+@login_required
+@never_cache  # the page holds token secrets: keep it out of every cache
+@require_safe
+def tokens(request):
+    show = "usable" if request.GET.get("show") == "usable" else "all"
+    mine = AccessToken.objects.filter(user=request.user).select_related("bundle")
+    if show == "usable":
+        mine = usable_tokens(mine)
+    page = Paginator(mine.order_by("-created_at"), TOKENS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = _with_state(page.object_list, timezone.now())
+    return render(request, "access/tokens.html", {"page": page, "show": show, "now": _now_iso()})
+
+
+def _own_token(request, token_id) -> AccessToken:
+    return get_object_or_404(AccessToken, pk=token_id, user=request.user)
+
+
+@login_required
+@never_cache  # the page holds token secrets: keep it out of every cache
+@require_safe
+def token(request, token_id):
+    (token,) = _with_state([_own_token(request, token_id)], timezone.now())
+    return render(request, "access/token.html", {"token": token, "now": _now_iso()})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def revoke(request, token_id):
+    token = get_object_or_404(AccessToken, pk=token_id, user=request.user, revoked_at__isnull=True)
+    if request.method == "POST":
+        try:
+            _token, refund, _balance = services.token_revoke(
+                user=request.user, token_id=token.pk, actor=actor_of(request)
+            )
+        except NotFound as exc:  # revoked by a second click or tab meanwhile
+            raise Http404 from exc
+        messages.success(request, gettext("Token revoked. Refunded %(amount)s ZNC.") % {"amount": _znc(refund)})
+        return redirect("access:tokens")
+    now = timezone.now()
+    (token,) = _with_state([token], now)
+    context = {"token": token, "refund": services.refund_amount(token, now), "now": _now_iso()}
+    return render(request, "access/revoke.html", context)
