@@ -133,9 +133,41 @@ def token_validate(secret: str) -> TokenFacts | None:
     return facts
 
 
-# digest → user id: a token never changes owner, so the owner's "blocked" key can be
-# fetched together with the token's facts in one round trip.
-_OWNERS: dict[str, str] = {}
+@dataclass(frozen=True)
+class KnownToken:
+    """What never changes about a token: whose it is, its id and its scope."""
+
+    token_id: str
+    user_id: str
+    scope: str
+
+
+# digest → KnownToken, per process: lets the proxy fetch a token's facts and its
+# owner's state in one Redis round trip (and check the scope before it).
+_KNOWN: dict[str, KnownToken] = {}
+
+
+def token_known(digest: str) -> KnownToken | None:
+    return _KNOWN.get(digest)
+
+
+def _remember(digest: str, facts: TokenFacts) -> None:
+    if len(_KNOWN) > 100_000:
+        _KNOWN.clear()
+    _KNOWN[digest] = KnownToken(facts.token_id, facts.user_id, facts.scope)
+
+
+def token_cache_keys(digest: str, user_id: str) -> tuple[str, str]:
+    """The Redis keys of a token's cached facts and of its owner's "deactivated" mark."""
+    return cache.make_key(_cache_key(digest)), cache.make_key(INACTIVE_USER_KEY.format(user_id))
+
+
+def facts_from_cache(raw: bytes | None) -> TokenFacts | None:
+    """Facts read straight from Redis (Django's JSON-encoded cache value); None if absent or expired."""
+    if raw is None:
+        return None
+    facts = TokenFacts.loads(json.loads(raw))
+    return None if facts.expired(timezone.now()) else facts
 
 
 async def token_validate_async(secret: str) -> TokenFacts | None:
@@ -148,30 +180,24 @@ async def token_validate_async(secret: str) -> TokenFacts | None:
     if redis is None or not secret or len(secret) > 256:
         return await sync_to_async(token_validate, thread_sensitive=False)(secret)
     digest = secret_digest(secret)
-    keys = [aioredis.cache_key(_cache_key(digest))]
-    owner = _OWNERS.get(digest)
-    if owner:
-        keys.append(aioredis.cache_key(INACTIVE_USER_KEY.format(owner)))
+    known = _KNOWN.get(digest)
+    keys = list(token_cache_keys(digest, known.user_id)) if known else [cache.make_key(_cache_key(digest))]
     try:
         values = await redis.mget(keys)
     except Exception:  # Redis down: the database still knows
         logger.warning("token cache unavailable; asking the database", exc_info=True)
         return await sync_to_async(token_validate, thread_sensitive=False)(secret)
-    raw = aioredis.cache_decode(values[0])
-    if raw is None:
+    if values[0] is None:
         facts = await sync_to_async(token_validate, thread_sensitive=False)(secret)
         if facts is not None:
-            if len(_OWNERS) > 100_000:
-                _OWNERS.clear()
-            _OWNERS[digest] = facts.user_id
+            _remember(digest, facts)
         return facts
-    facts = TokenFacts.loads(raw)
-    if facts.expired(timezone.now()):
-        await redis.delete(keys[0])
+    facts = facts_from_cache(values[0])
+    if facts is None:
         return None
-    if owner is None:
-        _OWNERS[digest] = facts.user_id
-        blocked = await redis.get(aioredis.cache_key(INACTIVE_USER_KEY.format(facts.user_id)))
+    if known is None:
+        _remember(digest, facts)
+        blocked = await redis.get(token_cache_keys(digest, facts.user_id)[1])
     else:
         blocked = values[1]
     return None if blocked else facts

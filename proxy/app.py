@@ -18,7 +18,15 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from access.services import TokenFacts, token_activate, token_validate_async
+from access.crypto import secret_digest
+from access.services import (
+    TokenFacts,
+    facts_from_cache,
+    token_activate,
+    token_cache_keys,
+    token_known,
+    token_validate_async,
+)
 from proxy import client as upstream
 from proxy import rewrite, sessions
 from proxy.paths import normalise, quote, scope_allows
@@ -195,24 +203,13 @@ class ProxyApp:
             raise Reject(400, "Invalid X-Device-ID header format (must be 8-255 characters)")
         if not secret:
             raise Reject(401, "Authentication required: provide X-Access-Token header")
-        facts = await token_validate_async(secret)
-        if facts is None:
-            raise Reject(401, "Invalid or expired access token")
         path = normalise(request.raw_path)
-        if path is None or not scope_allows(facts.scope, path):
-            shown = "/" + (path if path is not None else request.raw_path.lstrip("/"))
-            raise Reject(403, f"Access denied: your token scope ('{facts.scope}') does not allow access to '{shown}'")
-        try:
-            touch = await sessions.touch(
-                token_id=facts.token_id,
-                device_id=device,
-                ip=request.ip or "",
-                user_agent=request.header("user-agent") or "",
-            )
-        except Exception:
-            # As the reference: a session-tracking failure is logged and the request proceeds.
-            logger.exception("device session tracking failed")
-            touch = sessions.Touch("untracked")
+        shown = "/" + (path if path is not None else request.raw_path.lstrip("/"))
+        ip, agent = request.ip or "", request.header("user-agent") or ""
+        checked = await self._check_warm(secret, device, path, shown, ip, agent)
+        if checked is None:
+            checked = await self._check_cold(secret, device, path, shown, ip, agent)
+        facts, touch = checked
         if touch.outcome == "conflict":
             since = datetime.fromtimestamp(touch.started, tz=UTC).isoformat()
             minutes = max(1, settings.SESSION_IDLE_TIMEOUT_SECONDS // 60)
@@ -228,7 +225,7 @@ class ProxyApp:
                 user_id=facts.user_id,
                 device_id=device,
                 ip=request.ip,
-                user_agent=request.header("user-agent") or "",
+                user_agent=agent,
                 mode=mode,
                 started=touch.started,
                 previous=touch.previous,
@@ -239,6 +236,55 @@ class ProxyApp:
             if facts is None:
                 raise Reject(401, "Invalid or expired access token")
         return facts, path, mode, device
+
+    @staticmethod
+    def _denied(scope: str, shown: str) -> Reject:
+        return Reject(403, f"Access denied: your token scope ('{scope}') does not allow access to '{shown}'")
+
+    async def _check_warm(self, secret, device, path, shown, ip, agent) -> tuple[TokenFacts, sessions.Touch] | None:
+        """A token this process has seen: every check in one Redis round trip. None: take the cold path."""
+        if not settings.REDIS_URL or len(secret) > 256:
+            return None
+        digest = secret_digest(secret)
+        known = token_known(digest)
+        if known is None:
+            return None
+        facts_key, blocked_key = token_cache_keys(digest, known.user_id)
+        try:
+            outcome, raw, touch = await sessions.check_and_touch(
+                facts_key=facts_key,
+                blocked_key=blocked_key,
+                token_id=known.token_id,
+                device_id=device,
+                ip=ip,
+                user_agent=agent,
+                scope_ok=path is not None and scope_allows(known.scope, path),
+            )
+        except Exception:
+            logger.warning("warm token check failed; taking the cold path", exc_info=True)
+            return None
+        if outcome == "miss":
+            return None
+        facts = None if outcome == "blocked" else facts_from_cache(raw)
+        if facts is None:
+            raise Reject(401, "Invalid or expired access token")
+        if outcome == "denied":
+            raise self._denied(facts.scope, shown)
+        return facts, touch
+
+    async def _check_cold(self, secret, device, path, shown, ip, agent) -> tuple[TokenFacts, sessions.Touch]:
+        facts = await token_validate_async(secret)
+        if facts is None:
+            raise Reject(401, "Invalid or expired access token")
+        if path is None or not scope_allows(facts.scope, path):
+            raise self._denied(facts.scope, shown)
+        try:
+            touch = await sessions.touch(token_id=facts.token_id, device_id=device, ip=ip, user_agent=agent)
+        except Exception:
+            # As the reference: a session-tracking failure is logged and the request proceeds.
+            logger.exception("device session tracking failed")
+            touch = sessions.Touch("untracked")
+        return facts, touch
 
     def _upstream_headers(self, request: Request, mode: str) -> list[tuple[bytes, bytes]]:
         headers = []
@@ -302,10 +348,7 @@ class ProxyApp:
             status = await self._relay(request, response, send, mode, counted)
         finally:
             await response.aclose()
-            try:
-                await sessions.count_bytes(token_id=facts.token_id, bytes_in=counted["in"], bytes_out=counted["out"])
-            except Exception:
-                logger.warning("could not count session bytes", exc_info=True)
+            sessions.count_bytes(token_id=facts.token_id, bytes_in=counted["in"], bytes_out=counted["out"])
         return status
 
     async def _relay(self, request: Request, response: httpx.Response, send, mode: str, counted: dict) -> int:

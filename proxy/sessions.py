@@ -10,6 +10,7 @@ rule runs in process memory.
 """
 
 import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from zenzefi import aioredis
+
+logger = logging.getLogger(__name__)
 
 KEY = "proxy:session:{}"
 # Kept well past the idle timeout, so the flush task still finds the counters.
@@ -46,6 +49,21 @@ return {'new', sid, ARGV[2]}
 """
 
 
+# The warm path in one round trip: the token's cached facts, its owner's
+# "deactivated" mark, the scope verdict (decided by the caller) and the device
+# rule, in the reference's order. KEYS: facts, blocked, session.
+_CHECK_AND_TOUCH = """
+local facts = redis.call('GET', KEYS[1])
+if not facts then return {'miss'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'blocked'} end
+if ARGV[8] ~= '1' then return {'denied', facts} end
+""" + _TOUCH.replace("KEYS[1]", "KEYS[3]").replace("return {'same'", "return {'same', facts, 0").replace(
+    "return {'conflict'", "return {'conflict', facts, 0"
+).replace("return {'new', sid, ARGV[2], cur[3]", "return {'new', facts, 0, sid, ARGV[2], cur[3]").replace(
+    "return {'new', sid, ARGV[2]}", "return {'new', facts, 0, sid, ARGV[2]}"
+).replace("local key = KEYS[3]", "local key = KEYS[3]")
+
+
 @dataclass(frozen=True)
 class Touch:
     outcome: str  # "same" | "new" | "conflict"
@@ -59,6 +77,7 @@ class Touch:
 _memory: dict[str, dict] = {}
 _memory_lock = asyncio.Lock()
 _script = None
+_combined = None
 
 
 def _decode(value) -> str:
@@ -84,6 +103,10 @@ async def touch(*, token_id: str, device_id: str, ip: str, user_agent: str) -> T
             client=redis,
         )
     ]
+    return _touch_result(result)
+
+
+def _touch_result(result: list[str]) -> Touch:
     if result[0] == "conflict":
         return Touch("conflict", other_device=result[1], started=float(result[2]))
     previous = None
@@ -96,6 +119,39 @@ async def touch(*, token_id: str, device_id: str, ip: str, user_agent: str) -> T
             "bout": int(result[7]),
         }
     return Touch(result[0], session_id=result[1], started=float(result[2]), previous=previous)
+
+
+async def check_and_touch(
+    *, facts_key: str, blocked_key: str, token_id: str, device_id: str, ip: str, user_agent: str, scope_ok: bool
+) -> tuple[str, bytes | None, Touch | None]:
+    """The warm path's one Redis call. Returns (outcome, raw cached facts, touch).
+
+    outcome: "miss" (facts not cached: ask access.token_validate), "blocked"
+    (owner deactivated), "denied" (scope), or the device rule's outcome.
+    """
+    global _combined
+    redis = aioredis.client()
+    if _combined is None:
+        _combined = redis.register_script(_CHECK_AND_TOUCH)
+    result = await _combined(
+        keys=[facts_key, blocked_key, aioredis.cache_key(KEY.format(token_id))],
+        args=[
+            device_id,
+            repr(time.time()),
+            settings.SESSION_IDLE_TIMEOUT_SECONDS,
+            str(uuid.uuid4()),
+            ip or "",
+            (user_agent or "")[:512],
+            RETENTION_SECONDS,
+            "1" if scope_ok else "0",
+        ],
+        client=redis,
+    )
+    outcome = _decode(result[0])
+    if outcome in ("miss", "blocked", "denied"):
+        return outcome, (result[1] if len(result) > 1 else None), None
+    touch = _touch_result([outcome, *[_decode(v) for v in result[3:]]])
+    return outcome, result[1], touch
 
 
 async def _touch_memory(token_id, device_id, now, idle, new_sid, ip, user_agent) -> Touch:
@@ -123,19 +179,68 @@ async def _touch_memory(token_id, device_id, now, idle, new_sid, ip, user_agent)
         return Touch("new", session_id=new_sid, started=now, previous=previous)
 
 
-async def count_bytes(*, token_id: str, bytes_in: int, bytes_out: int) -> None:
-    redis = aioredis.client()
-    if redis is None:
+# Bytes are counted in process memory and added to the sessions in Redis once a
+# second, in one round trip for all tokens: the hot path makes no call for them.
+FLUSH_EVERY_SECONDS = 1.0
+_pending: dict[str, list[int]] = {}
+_flushers: dict[int, asyncio.Task] = {}
+_ADD_BYTES = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HINCRBY', key, 'bin', ARGV[2 * i - 1])
+    redis.call('HINCRBY', key, 'bout', ARGV[2 * i])
+  end
+end
+return 0
+"""
+_add_bytes = None
+
+
+def count_bytes(*, token_id: str, bytes_in: int, bytes_out: int) -> None:
+    if not settings.REDIS_URL:
         cur = _memory.get(token_id)
         if cur:
             cur["bin"] += bytes_in
             cur["bout"] += bytes_out
         return
-    key = aioredis.cache_key(KEY.format(token_id))
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hincrby(key, "bin", bytes_in)
-        pipe.hincrby(key, "bout", bytes_out)
-        await pipe.execute()
+    pending = _pending.setdefault(token_id, [0, 0])
+    pending[0] += bytes_in
+    pending[1] += bytes_out
+    loop = asyncio.get_running_loop()
+    flusher = _flushers.get(id(loop))
+    if flusher is None or flusher.done():
+        _flushers[id(loop)] = loop.create_task(_flush_every_second())
+
+
+async def _flush_every_second() -> None:
+    while True:
+        await asyncio.sleep(FLUSH_EVERY_SECONDS)
+        try:
+            await flush_bytes()
+        except Exception:  # Redis hiccup: the counts wait for the next round
+            logger.warning("could not add session byte counts", exc_info=True)
+
+
+async def flush_bytes() -> None:
+    """Add the bytes counted since the last call to the live sessions (those that still exist)."""
+    global _add_bytes
+    if not _pending:
+        return
+    batch = dict(_pending)
+    _pending.clear()
+    redis = aioredis.client()
+    if _add_bytes is None:
+        _add_bytes = redis.register_script(_ADD_BYTES)
+    keys = [aioredis.cache_key(KEY.format(token_id)) for token_id in batch]
+    args = [n for counts in batch.values() for n in counts]
+    try:
+        await _add_bytes(keys=keys, args=args, client=redis)
+    except Exception:
+        for token_id, (bytes_in, bytes_out) in batch.items():
+            pending = _pending.setdefault(token_id, [0, 0])
+            pending[0] += bytes_in
+            pending[1] += bytes_out
+        raise
 
 
 def snapshot_all() -> dict[str, dict]:

@@ -13,6 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zenzefi.settings")
 django_application = get_asgi_application()
 
 from proxy import client as upstream_client  # noqa: E402  (needs Django set up)
+from proxy import sessions  # noqa: E402
 from proxy.app import PREFIX, proxy_app  # noqa: E402
 from zenzefi import aioredis  # noqa: E402
 
@@ -31,6 +32,7 @@ async def _lifespan(receive, send):
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await sessions.flush_bytes()
             await upstream_client.close()
             await aioredis.close()
             await send({"type": "lifespan.shutdown.complete"})

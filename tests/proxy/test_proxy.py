@@ -344,6 +344,7 @@ def test_counters_are_flushed_to_the_session_row(http, token, settings):
     for _ in range(3):
         echo(http, token)
     http.get("/large?kb=64", headers=auth(token))
+    time.sleep(1.3)  # the proxy adds byte counts to Redis once a second
 
     result = sessions_flush()
 
@@ -396,3 +397,19 @@ def test_deactivated_user_is_refused_at_once(http, token, alice, admin_user, as_
 
     assert User.objects.get(pk=alice.pk).is_active is False
     assert http.get("/echo", headers=auth(token)).status_code == 401
+
+
+def test_warm_token_keeps_the_check_order(http, cert_token, alice, admin_user, as_user):
+    assert http.get("/certificates/filter", headers=auth(cert_token)).status_code == 200  # now warm
+
+    denied = http.get("/users/currentUser", headers=auth(cert_token))
+    other_device = http.get("/users/currentUser", headers=auth(cert_token, "device-B-000002"))
+    as_user(admin_user).patch(f"/api/v1/admin/users/{alice.pk}", {"is_active": False}, format="json")
+    blocked = http.get("/users/currentUser", headers=auth(cert_token))
+
+    assert denied.status_code == 403
+    assert denied.json()["detail"] == (
+        "Access denied: your token scope ('certificates_only') does not allow access to '/users/currentUser'"
+    )
+    assert other_device.status_code == 403  # scope is checked before the device rule
+    assert blocked.status_code == 401  # validity before scope
