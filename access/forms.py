@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from access.models import Bundle, Scope
 from access.prices import duration_label, valid_durations
-from access.services import bundle_check
+from access.services import BUNDLE_FIELDS, bundle_check
 from zenzefi.errors import DomainError
 
 # The fields ``services.bundle_check`` reads.
@@ -28,17 +28,7 @@ class BundleAdminForm(forms.ModelForm):
 
     class Meta:
         model = Bundle
-        fields = (
-            "name",
-            "description",
-            "token_count",
-            "duration_hours",
-            "scope",
-            "discount_percent",
-            "base_price",
-            "total_price",
-            "is_active",
-        )
+        fields = BUNDLE_FIELDS
 
     def clean(self):
         cleaned = super().clean()

@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api import UserOutput
 from accounts.models import AuditLog, User
 from wallet import services
 from wallet.errors import PaymentNotFound
@@ -246,26 +247,14 @@ class MockPaymentView(APIView):
 # --- Admin ---------------------------------------------------------------------------------
 
 
-class AdminUserOutput(serializers.ModelSerializer):
+class AdminUserOutput(UserOutput):
+    """The reference's admin view of a user: the public fields, with the balance instead of the referral code."""
+
     currency_balance = serializers.DecimalField(source="balance", **MONEY)
-    full_name = serializers.SerializerMethodField()
 
-    class Meta:
-        model = User
-        fields = [
-            "id",
-            "email",
-            "username",
-            "full_name",
-            "is_active",
-            "is_superuser",
-            "currency_balance",
-            "created_at",
-            "updated_at",
-        ]
-
-    def get_full_name(self, user) -> str | None:
-        return user.full_name or None
+    class Meta(UserOutput.Meta):
+        fields = [f for f in UserOutput.Meta.fields if f != "referral_code"]
+        fields.insert(fields.index("created_at"), "currency_balance")
 
 
 class AdminUsersView(APIView):
