@@ -74,12 +74,17 @@ def zenzefi_url():
 
 
 @pytest.fixture(scope="session")
-def gate(django_db_setup, django_db_blocker):
+def gate(_release_test_database):
     """Our ASGI app (proxy + Django) on loopback, sharing this process's settings and test database."""
     with ThreadServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def _release_test_database(django_db_setup, django_db_blocker):
+    """Server threads keep database connections open; close them so the test database can be dropped."""
+    yield
     with django_db_blocker.unblock(), connection.cursor() as cursor:
-        # The server's worker threads keep connections open; let the test database be dropped.
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"

@@ -33,7 +33,7 @@ def _browser():
 
 
 @pytest.fixture
-def page(_browser, live_server):
+def page(_release_test_database, _browser, live_server):
     context = _browser.new_context(base_url=live_server.url, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(15_000)

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def browser_page(_browser, live_server):
+def browser_page(_release_test_database, _browser, live_server):
     """Like ``page``, with the clipboard allowed so Copy can be checked for real."""
     context = _browser.new_context(
         base_url=live_server.url, locale="en-US", permissions=["clipboard-read", "clipboard-write"]
