@@ -4,7 +4,7 @@ import pytest
 
 
 @pytest.mark.django_db
-def test_health_has_the_shape_the_desktop_client_reads(client):
+def test_health_has_the_shape_the_desktop_client_reads(client, upstream):
     response = client.get("/health")
 
     assert response.status_code == 200

@@ -311,3 +311,8 @@ PROXY_DEVICE_COOKIE = "zg_device"
 CELERY_BEAT_SCHEDULE = {
     "proxy-flush-sessions": {"task": "proxy.flush_sessions", "schedule": 120.0},
 }
+
+# --- Health -----------------------------------------------------------------------------------------------
+HEALTH_CHECK_INTERVAL = env.int("HEALTH_CHECK_INTERVAL", default=50)
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=5.0)
+CELERY_BEAT_SCHEDULE["health-check"] = {"task": "zenzefi.health_check", "schedule": float(HEALTH_CHECK_INTERVAL)}

@@ -44,6 +44,8 @@ api_urlpatterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("health", views.health, name="health"),
+    path("health/live", views.health_live, name="health-live"),
+    path("health/ready", views.health_ready, name="health-ready"),
     path("", include("accounts.urls")),
     path("wallet/", include("wallet.urls")),
     path("access/", include("access.urls")),

@@ -1,10 +1,9 @@
 from django.conf import settings
-from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from access.prices import price_table
+from zenzefi.health import current as health_current
 
 VERSION = "1.0.0"
 
@@ -18,12 +17,18 @@ def home(request):
 
 
 def health(request):
-    """Always 200: the desktop client reads ``status`` from the body."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        status = "healthy"
-    except Exception:
-        status = "unhealthy"
-    timestamp = timezone.now().isoformat().replace("+00:00", "Z")
-    return JsonResponse({"status": status, "timestamp": timestamp})
+    """Always 200: the desktop client reads ``status`` from the body. Answered from the cached report."""
+    report = health_current()
+    return JsonResponse({k: v for k, v in report.items() if k != "checked_at"})
+
+
+def health_live(request):
+    """The process is up (no dependency is asked): for orchestrators' liveness probes."""
+    return JsonResponse({"status": "alive"})
+
+
+def health_ready(request):
+    """503 when unhealthy, for load balancers."""
+    report = health_current()
+    body = {k: v for k, v in report.items() if k != "checked_at"}
+    return JsonResponse(body, status=503 if report["status"] == "unhealthy" else 200)

@@ -1,0 +1,119 @@
+"""Health of the service and what it depends on: database, Redis, the upstream Zenzefi.
+
+Celery beat refreshes the report every HEALTH_CHECK_INTERVAL seconds into the
+cache (``health:status``); ``/health`` answers from there and runs the checks
+itself, with short timeouts, only when the report is missing or stale.
+Overall: ``unhealthy`` when the database is down (nothing works), ``degraded``
+when Redis or Zenzefi is down, else ``healthy``.
+"""
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+HEALTH_KEY = "health:status"
+
+
+def _timed(check) -> dict:
+    started = time.perf_counter()
+    try:
+        result = check() or {}
+        status, error = "up", None
+    except Exception as exc:  # any failure means "down"; the type is enough to diagnose, no secrets
+        result, status, error = {}, "down", type(exc).__name__
+    return {
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "error": error,
+        **result,
+    }
+
+
+def _database() -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        connection.close()  # checks run in worker threads: leave no connection behind
+
+
+def _redis() -> dict | None:
+    if not settings.REDIS_URL:
+        return {"backend": "local-memory"}
+    from django_redis import get_redis_connection
+
+    get_redis_connection("default").ping()
+    return None
+
+
+def _zenzefi(timeout: float) -> dict:
+    from proxy.client import _verify
+
+    url = settings.ZENZEFI_TARGET_URL
+    with httpx.Client(verify=_verify(), timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        response = client.head(url + "/")
+    if response.status_code >= 500:
+        raise RuntimeError(f"HTTP {response.status_code}")
+    return {"url": url}
+
+
+def run_checks(*, timeout: float | None = None) -> dict:
+    """Run the three checks concurrently and build the report (the reference's shape, plus details)."""
+    timeout = timeout or settings.HEALTH_CHECK_TIMEOUT
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {
+            "database": pool.submit(_timed, _database),
+            "redis": pool.submit(_timed, _redis),
+            "zenzefi": pool.submit(_timed, lambda: _zenzefi(timeout)),
+        }
+        checks = {name: future.result() for name, future in futures.items()}
+    checks["zenzefi"].setdefault("url", settings.ZENZEFI_TARGET_URL)
+    if checks["database"]["status"] != "up":
+        status = "unhealthy"
+    elif any(check["status"] != "up" for check in checks.values()):
+        status = "degraded"
+    else:
+        status = "healthy"
+    healthy = sum(check["status"] == "up" for check in checks.values())
+    return {
+        "status": status,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "checked_at": time.time(),
+        "checks": checks,
+        "overall": {"healthy_count": healthy, "total_count": len(checks)},
+    }
+
+
+def refresh() -> dict:
+    """Run the checks and store the report for ``/health`` (the beat task)."""
+    report = run_checks()
+    try:
+        cache.set(HEALTH_KEY, report, timeout=settings.HEALTH_CHECK_INTERVAL * 3)
+    except Exception:  # Redis down: the report says so; /health will check inline
+        logger.warning("could not store the health report")
+    return report
+
+
+def current() -> dict:
+    """The cached report if fresh enough, else a new one (short timeouts, stored again)."""
+    try:
+        report = cache.get(HEALTH_KEY)
+    except Exception:
+        report = None
+    max_age = settings.HEALTH_CHECK_INTERVAL * 2.4  # 120 s with the default interval
+    if report and time.time() - report.get("checked_at", 0) < max_age:
+        return report
+    report = run_checks(timeout=min(2.0, settings.HEALTH_CHECK_TIMEOUT))
+    try:
+        cache.set(HEALTH_KEY, report, timeout=settings.HEALTH_CHECK_INTERVAL * 3)
+    except Exception:
+        logger.warning("could not store the health report")
+    return report
