@@ -23,6 +23,7 @@ from accounts.models import User
 from accounts.services import INACTIVE_USER_KEY, audit_record, user_is_blocked
 from wallet.models import Transaction
 from wallet.services import SYSTEM, Actor, balance_change, referral_bonus_grant
+from zenzefi import metrics
 from zenzefi.errors import DomainError, NotFound
 
 logger = logging.getLogger(__name__)
@@ -266,6 +267,7 @@ def token_purchase(*, user: User, duration_hours: int, scope: str = Scope.FULL, 
     )
     token = _new_token(user_id=user.pk, duration_hours=duration_hours, scope=scope, cost=price, purchase=entry)
     referral_bonus_grant(referee_id=user.pk, amount=price)
+    metrics.on_commit(lambda: metrics.TOKEN_PURCHASES.labels(str(duration_hours)).inc())
     _audit(actor, "token_purchase", token, {"duration_hours": duration_hours, "scope": scope, "cost": str(price)})
     return token
 
@@ -305,6 +307,7 @@ def bundle_purchase(*, user: User, bundle_id, actor: Actor = SYSTEM) -> tuple[Bu
         for share in bundle_shares(bundle.total_price, bundle.token_count)
     ]
     referral_bonus_grant(referee_id=user.pk, amount=bundle.total_price)
+    metrics.on_commit(lambda: metrics.TOKEN_PURCHASES.labels(str(bundle.duration_hours)).inc(len(tokens)))
     _audit(
         actor,
         "bundle_purchase",
@@ -357,6 +360,7 @@ def token_revoke(*, user: User, token_id, actor: Actor = SYSTEM) -> tuple[Access
     token.revoke_reason = "revoked by owner"
     token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "refund"])
     _cache_drop(token.secret_digest)
+    metrics.on_commit(metrics.TOKEN_REVOCATIONS.inc)
     _audit(actor, "token_revoke", token, {"refund": str(refund), "activated": token.activated_at is not None})
     new_balance = User.objects.values_list("balance", flat=True).get(pk=user.pk)
     return token, refund, new_balance
@@ -374,6 +378,7 @@ def token_force_revoke(*, token_id, actor: Actor, reason: str = "revoked by admi
         token.revoke_reason = reason[:200]
         token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
         _cache_drop(token.secret_digest)
+        metrics.on_commit(metrics.TOKEN_REVOCATIONS.inc)
     _audit(actor, "admin_force_revoke", token, {"refund_amount": "0.00", "force_revoke": True, "reason": reason})
     return token
 

@@ -14,7 +14,7 @@ from django.db.models import Model
 from django.utils.translation import gettext_noop
 
 from accounts.models import REFERRAL_CODE_ALPHABET, REFERRAL_CODE_LENGTH, AuditLog, User
-from zenzefi import ratelimit
+from zenzefi import metrics, ratelimit
 from zenzefi.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -187,6 +187,8 @@ def auth_login(*, identifier: str, password: str, request=None, ip: str | None =
     if settings.RATE_LIMIT_ENABLED:
         decision = ratelimit.check("login-fail", account_key, _login_rate())
         if not decision.allowed:
+            metrics.AUTH_ATTEMPTS.labels("blocked").inc()
+            metrics.RATE_LIMITED.labels("login-fail").inc()
             audit_record(
                 actor=None,
                 action="auth_login_blocked",
@@ -211,7 +213,9 @@ def auth_login(*, identifier: str, password: str, request=None, ip: str | None =
             user_agent=user_agent,
             details={"identifier": identifier},
         )
+        metrics.AUTH_ATTEMPTS.labels("failure").inc()
         raise LoginFailed()
+    metrics.AUTH_ATTEMPTS.labels("success").inc()
     audit_record(actor=user, action="auth_login", obj=user, ip=ip, user_agent=user_agent)
     return user
 

@@ -31,6 +31,8 @@ from proxy import client as upstream
 from proxy import rewrite, sessions
 from proxy.paths import normalise, quote, scope_allows
 from proxy.services import session_open
+from zenzefi import metrics
+from zenzefi.logging import access_log, request_id
 from zenzefi.net import client_ip
 
 logger = logging.getLogger("zenzefi.proxy")
@@ -114,12 +116,22 @@ class Request:
         except Exception:  # a malformed Cookie header is not our problem
             cookies = SimpleCookie()
         self.cookies = {k: m.value for k, m in cookies.items()}
+        self.token_scope = self.token_id = self.user_id = None
+        self.request_id = request_id(self.header("x-request-id"))
 
 
 class ProxyApp:
     async def __call__(self, scope, receive, send):
         request = Request(scope)
         started = time.perf_counter()
+        tag = (b"x-request-id", request.request_id.encode())
+        reply = send
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], tag]
+            await reply(message)
+
         status = 500
         try:
             if (
@@ -136,13 +148,11 @@ class ProxyApp:
             status = reject.status
             await _json(send, reject.status, {"detail": reject.detail}, _cors(request.header("origin")))
         finally:
-            logger.debug(
-                "%s %s -> %s in %.1f ms",
-                request.method,
-                request.raw_path,
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+            elapsed = time.perf_counter() - started
+            metrics.PROXY_REQUESTS.labels(request.method, str(status)).inc()
+            metrics.PROXY_LATENCY.observe(elapsed)
+            metrics.PROXY_BY_CLASS.labels(f"{status // 100}xx", request.token_scope or "none").inc()
+            access_log(request, status, elapsed)
 
     async def _preflight(self, request: Request, send) -> int:
         headers = _cors(request.header("origin"))
@@ -210,6 +220,7 @@ class ProxyApp:
         if checked is None:
             checked = await self._check_cold(secret, device, path, shown, ip, agent)
         facts, touch = checked
+        request.token_scope, request.token_id, request.user_id = facts.scope, facts.token_id, facts.user_id
         if touch.outcome == "conflict":
             since = datetime.fromtimestamp(touch.started, tz=UTC).isoformat()
             minutes = max(1, settings.SESSION_IDLE_TIMEOUT_SECONDS // 60)
@@ -337,6 +348,7 @@ class ProxyApp:
             content=body() if has_body else None,
             timeout=httpx.Timeout(settings.PROXY_READ_TIMEOUT, connect=settings.PROXY_CONNECT_TIMEOUT),
         )
+        sent = time.perf_counter()
         try:
             response = await http.send(outgoing, stream=True)
         except httpx.TimeoutException:
@@ -344,11 +356,14 @@ class ProxyApp:
         except httpx.HTTPError as exc:
             logger.warning("upstream unreachable: %s", type(exc).__name__)
             raise Reject(502, "Bad Gateway: Unable to reach Zenzefi server") from None
+        metrics.UPSTREAM_LATENCY.observe(time.perf_counter() - sent)
         try:
             status = await self._relay(request, response, send, mode, counted)
         finally:
             await response.aclose()
             sessions.count_bytes(token_id=facts.token_id, bytes_in=counted["in"], bytes_out=counted["out"])
+            metrics.PROXY_BYTES.labels("in").inc(counted["in"])
+            metrics.PROXY_BYTES.labels("out").inc(counted["out"])
         return status
 
     async def _relay(self, request: Request, response: httpx.Response, send, mode: str, counted: dict) -> int:

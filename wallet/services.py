@@ -20,6 +20,7 @@ from accounts.services import audit_record, referral_bonus_key, user_active_chan
 from wallet.errors import InsufficientFunds, InvalidAmount, PaymentNotFound, PaymentProviderError
 from wallet.models import CENT, Payment, Transaction
 from wallet.providers import WebhookEvent, get_provider
+from zenzefi import metrics
 from zenzefi.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,23 @@ def balance_change(
         idempotency_key=idempotency_key,
     )
     User.objects.filter(pk=user.pk).update(balance=new_balance)
+    metrics.on_commit(lambda: _count_money(kind, amount))
     return entry
+
+
+_ZNC_KINDS = {
+    Transaction.Kind.DEPOSIT: "deposited",
+    Transaction.Kind.PURCHASE: "spent",
+    Transaction.Kind.REFUND: "refunded",
+    Transaction.Kind.REFERRAL_BONUS: "bonus",
+    Transaction.Kind.ADJUSTMENT: "adjusted",
+}
+
+
+def _count_money(kind: str, amount: Decimal) -> None:
+    metrics.ZNC.labels(_ZNC_KINDS.get(kind, kind)).inc(float(abs(amount)))
+    if kind == Transaction.Kind.DEPOSIT:
+        metrics.BALANCE_DEPOSITS.inc()
 
 
 def amount_check(amount: Decimal) -> Decimal:
@@ -247,6 +264,7 @@ def payment_create(*, user: User, amount_znc: Decimal, return_url: str | None, a
             status=Payment.Status.FAILED, completed_at=timezone.now()
         )
         _audit(actor, "payment_failed", payment, {"provider": provider.name, "stage": "create"})
+        metrics.PAYMENTS.labels(provider.name, "failed").inc()
         if isinstance(exc, DomainError):
             raise
         raise PaymentProviderError() from None
@@ -254,6 +272,7 @@ def payment_create(*, user: User, amount_znc: Decimal, return_url: str | None, a
         provider_payment_id=created.provider_payment_id, confirmation_url=created.confirmation_url
     )
     payment.refresh_from_db()
+    metrics.PAYMENTS.labels(provider.name, "pending").inc()
     _audit(
         actor,
         "payment_create",
@@ -319,6 +338,7 @@ def payment_capture(*, payment_id, actor: Actor = SYSTEM, source: str = "webhook
     Payment.objects.filter(pk=payment.pk).update(
         status=Payment.Status.SUCCEEDED, transaction=entry, completed_at=timezone.now()
     )
+    metrics.on_commit(lambda: metrics.PAYMENTS.labels(payment.provider, "succeeded").inc())
     _audit(
         actor,
         "payment_succeeded",
@@ -337,6 +357,8 @@ def payment_cancel(*, payment_id, actor: Actor = SYSTEM, source: str = "webhook"
     )
     payment = Payment.objects.get(pk=payment_id)
     _audit(actor, f"payment_{status}" if changed else "payment_cancel_ignored", payment, {"source": source})
+    if changed:
+        metrics.on_commit(lambda: metrics.PAYMENTS.labels(payment.provider, status).inc())
     return bool(changed)
 
 

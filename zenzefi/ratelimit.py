@@ -19,6 +19,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from zenzefi import metrics
 from zenzefi.errors import RateLimited
 from zenzefi.net import request_ip
 
@@ -150,7 +151,10 @@ def _evaluate(key: str, rate: Rate, *, record: bool) -> Decision:
 
 def hit(bucket: str, key: str, rate: Rate) -> Decision:
     """Count one hit if the window has room; say whether it had."""
-    return _evaluate(f"rl:{bucket}:{key}", rate, record=True)
+    decision = _evaluate(f"rl:{bucket}:{key}", rate, record=True)
+    if not decision.allowed:
+        metrics.RATE_LIMITED.labels(bucket).inc()
+    return decision
 
 
 def check(bucket: str, key: str, rate: Rate) -> Decision:

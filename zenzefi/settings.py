@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "zenzefi.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "zenzefi.ratelimit.AuthRateLimitMiddleware",
@@ -262,13 +263,24 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 
 # --- Logging ---------------------------------------------------------------------------------------
+LOG_FORMAT = env("LOG_FORMAT", default="json")  # json | plain
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "zenzefi.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    # Our access lines replace these; httpx would log every upstream URL (with its query string).
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "uvicorn.access": {"level": "WARNING"},
+    },
 }
 
 # The e-mail is unique case-insensitively (UniqueConstraint on Lower("email")),
@@ -316,3 +328,7 @@ CELERY_BEAT_SCHEDULE = {
 HEALTH_CHECK_INTERVAL = env.int("HEALTH_CHECK_INTERVAL", default=50)
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=5.0)
 CELERY_BEAT_SCHEDULE["health-check"] = {"task": "zenzefi.health_check", "schedule": float(HEALTH_CHECK_INTERVAL)}
+
+# --- Metrics ----------------------------------------------------------------------------------------------
+# When set, /metrics wants "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = env("METRICS_TOKEN", default="")

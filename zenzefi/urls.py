@@ -6,6 +6,8 @@ from access import api as access_api
 from accounts import api as accounts_api
 from wallet import api as wallet_api
 from zenzefi import views
+from zenzefi.admin import dashboard_install
+from zenzefi.metrics import metrics_view
 
 
 def api(route: str, view, name: str):
@@ -41,6 +43,8 @@ api_urlpatterns = [
     api("admin/audit-logs", wallet_api.AdminAuditLogsView.as_view(), "api-admin-audit-logs"),
 ]
 
+dashboard_install(admin.site)  # the operator dashboard on /admin/; must run before admin.site.urls is read
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("health", views.health, name="health"),
@@ -56,6 +60,6 @@ urlpatterns = [
     path("openapi.json", SpectacularAPIView.as_view(), name="openapi-json"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics_view, name="metrics"),
     *api_urlpatterns,
 ]

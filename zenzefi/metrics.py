@@ -1,0 +1,100 @@
+"""Prometheus metrics: the reference's names (so its dashboards keep working), all of them moving, plus ours.
+
+Counters are incremented where the thing happens (money and token counters
+after the transaction commits). Gauges about the current state are computed
+when ``/metrics`` is scraped. With several worker processes set
+PROMETHEUS_MULTIPROC_DIR: every process writes its counters there and one
+scrape of any worker returns the sum (prometheus_client's multiprocess mode).
+"""
+
+import os
+
+from django.conf import settings
+from django.http import HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+# The reference's metrics (API.md §2.14).
+PROXY_REQUESTS = Counter("proxy_requests_total", "Proxied requests", ["method", "status_code"])
+PROXY_LATENCY = Histogram("proxy_latency_seconds", "Proxy request latency, end to end", buckets=LATENCY_BUCKETS)
+TOKEN_PURCHASES = Counter("token_purchases_total", "Access tokens sold", ["duration_hours"])
+TOKEN_REVOCATIONS = Counter("token_revocations_total", "Access tokens revoked (owner or admin)")
+BALANCE_DEPOSITS = Counter("balance_deposits_total", "Deposits credited to balances")
+AUTH_ATTEMPTS = Counter("auth_attempts_total", "Login attempts", ["result"])
+
+# Ours.
+PROXY_BY_CLASS = Counter(
+    "proxy_responses_total", "Proxied requests by status class and scope", ["status_class", "scope"]
+)
+UPSTREAM_LATENCY = Histogram(
+    "proxy_upstream_latency_seconds", "Time until the upstream's response headers", buckets=LATENCY_BUCKETS
+)
+PROXY_BYTES = Counter("proxy_bytes_total", "Bytes through the proxy", ["direction"])
+ZNC = Counter("znc_total", "ZNC moved through the ledger, by kind", ["kind"])
+PAYMENTS = Counter("payments_total", "Top-up payments by provider and outcome", ["provider", "status"])
+RATE_LIMITED = Counter("rate_limit_rejections_total", "Requests refused by a rate limit", ["bucket"])
+BEAT_TASKS = Counter("beat_task_runs_total", "Background task runs", ["task", "result"])
+
+
+class StateCollector:
+    """Gauges read at scrape time: the reference's five."""
+
+    def collect(self):
+        from access.selectors import usable_tokens
+        from accounts.models import User
+        from proxy.models import ProxySession
+
+        database = redis = 1
+        tokens = sessions = users = 0
+        try:
+            tokens = usable_tokens().count()
+            sessions = ProxySession.objects.filter(ended_at__isnull=True).count()
+            users = User.objects.filter(is_active=True).count()
+        except Exception:
+            database = 0
+        if settings.REDIS_URL:
+            try:
+                from django_redis import get_redis_connection
+
+                get_redis_connection("default").ping()
+            except Exception:
+                redis = 0
+        for name, value, doc in (
+            ("active_tokens", tokens, "Usable access tokens (not revoked, not expired)"),
+            ("active_sessions", sessions, "Open proxy device sessions"),
+            ("total_users", users, "Active users"),
+            ("redis_connected", redis, "1 when Redis answers"),
+            ("database_connected", database, "1 when the database answers"),
+        ):
+            yield GaugeMetricFamily(name, doc, value=value)
+
+
+def on_commit(callback) -> None:
+    """Count only what committed."""
+    from django.db import transaction
+
+    transaction.on_commit(callback)
+
+
+def metrics_view(request):
+    token = settings.METRICS_TOKEN
+    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+        return HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    state = CollectorRegistry()
+    state.register(StateCollector())
+    return HttpResponse(generate_latest(registry) + generate_latest(state), content_type=CONTENT_TYPE_LATEST)
