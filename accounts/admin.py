@@ -24,7 +24,7 @@ class UserAdmin(DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     list_display = ("email", "username", "full_name", "is_active", "is_staff", "is_superuser", "created_at")
-    list_filter = ("is_active", "is_staff", "is_superuser", "created_at")
+    list_filter = ("is_active", "is_staff", "is_superuser", "rate_tier", "created_at")
     search_fields = ("email", "username", "full_name", "referral_code")
     ordering = ("-created_at",)
     readonly_fields = ("id", "referral_code", "created_at", "updated_at", "last_login", "password_changed_at")
@@ -34,6 +34,7 @@ class UserAdmin(DjangoUserAdmin):
         (_("Personal info"), {"fields": ("full_name",)}),
         (_("Referrals"), {"fields": ("referral_code", "referred_by")}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("API"), {"fields": ("rate_tier",)}),
         (_("Dates"), {"fields": ("last_login", "password_changed_at", "created_at", "updated_at")}),
     )
     add_fieldsets = (

@@ -37,6 +37,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     full_name = models.CharField(_("full name"), max_length=255, blank=True, default="")
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff"), default=False)
+
+    class Tier(models.TextChoices):
+        FREE = "free", _("Free")
+        PREMIUM = "premium", _("Premium")
+        ENTERPRISE = "enterprise", _("Enterprise")
+
+    # API rate limit tier: RATE_LIMIT_API (free), RATE_LIMIT_API_PREMIUM, none for enterprise.
+    rate_tier = models.CharField(_("API tier"), max_length=12, choices=Tier.choices, default=Tier.FREE)
     # ZNC. Changed only by wallet.services.balance_change, which writes the
     # ledger row in the same transaction.
     balance = models.DecimalField(_("balance, ZNC"), max_digits=12, decimal_places=2, default=0, editable=False)

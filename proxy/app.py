@@ -31,7 +31,7 @@ from proxy import client as upstream
 from proxy import rewrite, sessions
 from proxy.paths import normalise, quote, scope_allows
 from proxy.services import session_open
-from zenzefi import metrics
+from zenzefi import metrics, ratelimit
 from zenzefi.logging import access_log, request_id
 from zenzefi.net import client_ip
 
@@ -63,9 +63,19 @@ CORS_METHODS = "GET, POST, PUT, DELETE, PATCH, OPTIONS, HEAD"
 
 
 class Reject(Exception):
-    def __init__(self, status: int, detail: str):
+    def __init__(self, status: int, detail: str, headers: list | None = None):
         self.status = status
         self.detail = detail
+        self.headers = headers or []
+
+
+def _proxy_rate() -> ratelimit.Rate | None:
+    return ratelimit.Rate.parse(settings.RATE_LIMIT_PROXY) if settings.RATE_LIMIT_ENABLED else None
+
+
+def _limited(decision: ratelimit.Decision) -> Reject:
+    headers = [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
+    return Reject(429, decision.error().detail, headers)
 
 
 async def _json(send, status: int, body: dict, headers: list | None = None) -> None:
@@ -117,6 +127,7 @@ class Request:
             cookies = SimpleCookie()
         self.cookies = {k: m.value for k, m in cookies.items()}
         self.token_scope = self.token_id = self.user_id = None
+        self.rate_decision = None
         self.request_id = request_id(self.header("x-request-id"))
 
 
@@ -129,7 +140,10 @@ class ProxyApp:
 
         async def send(message):
             if message["type"] == "http.response.start":
-                message["headers"] = [*message["headers"], tag]
+                extra = [tag]
+                if request.rate_decision is not None and request.rate_decision.allowed:
+                    extra += [(k.lower().encode(), v.encode()) for k, v in request.rate_decision.headers().items()]
+                message["headers"] = [*message["headers"], *extra]
             await reply(message)
 
         status = 500
@@ -146,7 +160,9 @@ class ProxyApp:
                 status = await self._proxy(request, receive, send)
         except Reject as reject:
             status = reject.status
-            await _json(send, reject.status, {"detail": reject.detail}, _cors(request.header("origin")))
+            await _json(
+                send, reject.status, {"detail": reject.detail}, _cors(request.header("origin")) + reject.headers
+            )
         finally:
             elapsed = time.perf_counter() - started
             metrics.PROXY_REQUESTS.labels(request.method, str(status)).inc()
@@ -219,7 +235,7 @@ class ProxyApp:
         checked = await self._check_warm(secret, device, path, shown, ip, agent)
         if checked is None:
             checked = await self._check_cold(secret, device, path, shown, ip, agent)
-        facts, touch = checked
+        facts, touch, request.rate_decision = checked
         request.token_scope, request.token_id, request.user_id = facts.scope, facts.token_id, facts.user_id
         if touch.outcome == "conflict":
             since = datetime.fromtimestamp(touch.started, tz=UTC).isoformat()
@@ -252,7 +268,7 @@ class ProxyApp:
     def _denied(scope: str, shown: str) -> Reject:
         return Reject(403, f"Access denied: your token scope ('{scope}') does not allow access to '{shown}'")
 
-    async def _check_warm(self, secret, device, path, shown, ip, agent) -> tuple[TokenFacts, sessions.Touch] | None:
+    async def _check_warm(self, secret, device, path, shown, ip, agent) -> tuple | None:
         """A token this process has seen: every check in one Redis round trip. None: take the cold path."""
         if not settings.REDIS_URL or len(secret) > 256:
             return None
@@ -261,8 +277,9 @@ class ProxyApp:
         if known is None:
             return None
         facts_key, blocked_key = token_cache_keys(digest, known.user_id)
+        rate = _proxy_rate()
         try:
-            outcome, raw, touch = await sessions.check_and_touch(
+            outcome, raw, touch, decision = await sessions.check_and_touch(
                 facts_key=facts_key,
                 blocked_key=blocked_key,
                 token_id=known.token_id,
@@ -270,6 +287,7 @@ class ProxyApp:
                 ip=ip,
                 user_agent=agent,
                 scope_ok=path is not None and scope_allows(known.scope, path),
+                rate=rate,
             )
         except Exception:
             logger.warning("warm token check failed; taking the cold path", exc_info=True)
@@ -281,21 +299,29 @@ class ProxyApp:
             raise Reject(401, "Invalid or expired access token")
         if outcome == "denied":
             raise self._denied(facts.scope, shown)
-        return facts, touch
+        if outcome == "limited":
+            metrics.RATE_LIMITED.labels("proxy").inc()
+            raise _limited(decision)
+        return facts, touch, decision
 
-    async def _check_cold(self, secret, device, path, shown, ip, agent) -> tuple[TokenFacts, sessions.Touch]:
+    async def _check_cold(self, secret, device, path, shown, ip, agent) -> tuple:
         facts = await token_validate_async(secret)
         if facts is None:
             raise Reject(401, "Invalid or expired access token")
         if path is None or not scope_allows(facts.scope, path):
             raise self._denied(facts.scope, shown)
+        decision = None
+        if (rate := _proxy_rate()) is not None:
+            decision = await ratelimit.hit_async("proxy", facts.token_id, rate)
+            if not decision.allowed:
+                raise _limited(decision)
         try:
             touch = await sessions.touch(token_id=facts.token_id, device_id=device, ip=ip, user_agent=agent)
         except Exception:
             # As the reference: a session-tracking failure is logged and the request proceeds.
             logger.exception("device session tracking failed")
             touch = sessions.Touch("untracked")
-        return facts, touch
+        return facts, touch, decision
 
     def _upstream_headers(self, request: Request, mode: str) -> list[tuple[bytes, bytes]]:
         headers = []

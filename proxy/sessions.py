@@ -52,16 +52,35 @@ return {'new', sid, ARGV[2]}
 # The warm path in one round trip: the token's cached facts, its owner's
 # "deactivated" mark, the scope verdict (decided by the caller) and the device
 # rule, in the reference's order. KEYS: facts, blocked, session.
-_CHECK_AND_TOUCH = """
+_RATE_LIMIT = """
+local rl_count, limit = 0, tonumber(ARGV[11])
+if limit > 0 then
+  local now_ms, window = tonumber(ARGV[9]), tonumber(ARGV[10])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now_ms - window)
+  rl_count = redis.call('ZCARD', KEYS[4])
+  if rl_count >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+    return {'limited', facts, rl_count, oldest[2] or ARGV[9]}
+  end
+  redis.call('ZADD', KEYS[4], now_ms, ARGV[12])
+  redis.call('PEXPIRE', KEYS[4], window)
+  rl_count = rl_count + 1
+end
+"""
+_CHECK_AND_TOUCH = (
+    """
 local facts = redis.call('GET', KEYS[1])
 if not facts then return {'miss'} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'blocked'} end
 if ARGV[8] ~= '1' then return {'denied', facts} end
-""" + _TOUCH.replace("KEYS[1]", "KEYS[3]").replace("return {'same'", "return {'same', facts, 0").replace(
-    "return {'conflict'", "return {'conflict', facts, 0"
-).replace("return {'new', sid, ARGV[2], cur[3]", "return {'new', facts, 0, sid, ARGV[2], cur[3]").replace(
-    "return {'new', sid, ARGV[2]}", "return {'new', facts, 0, sid, ARGV[2]}"
-).replace("local key = KEYS[3]", "local key = KEYS[3]")
+"""
+    + _RATE_LIMIT
+    + _TOUCH.replace("KEYS[1]", "KEYS[3]")
+    .replace("return {'same'", "return {'same', facts, rl_count")
+    .replace("return {'conflict'", "return {'conflict', facts, rl_count")
+    .replace("return {'new', sid, ARGV[2], cur[3]", "return {'new', facts, rl_count, sid, ARGV[2], cur[3]")
+    .replace("return {'new', sid, ARGV[2]}", "return {'new', facts, rl_count, sid, ARGV[2]}")
+)
 
 
 @dataclass(frozen=True)
@@ -122,36 +141,57 @@ def _touch_result(result: list[str]) -> Touch:
 
 
 async def check_and_touch(
-    *, facts_key: str, blocked_key: str, token_id: str, device_id: str, ip: str, user_agent: str, scope_ok: bool
-) -> tuple[str, bytes | None, Touch | None]:
-    """The warm path's one Redis call. Returns (outcome, raw cached facts, touch).
+    *,
+    facts_key: str,
+    blocked_key: str,
+    token_id: str,
+    device_id: str,
+    ip: str,
+    user_agent: str,
+    scope_ok: bool,
+    rate=None,
+):
+    """The warm path's one Redis call. Returns (outcome, raw cached facts, touch, rate decision).
 
     outcome: "miss" (facts not cached: ask access.token_validate), "blocked"
-    (owner deactivated), "denied" (scope), or the device rule's outcome.
+    (owner deactivated), "denied" (scope), "limited" (the token's rate limit),
+    or the device rule's outcome. ``rate`` is the token's limit (None: none).
     """
     global _combined
+    from zenzefi.ratelimit import decide
+
     redis = aioredis.client()
     if _combined is None:
         _combined = redis.register_script(_CHECK_AND_TOUCH)
+    now = time.time()
+    now_ms = int(now * 1000)
     result = await _combined(
-        keys=[facts_key, blocked_key, aioredis.cache_key(KEY.format(token_id))],
+        keys=[facts_key, blocked_key, aioredis.cache_key(KEY.format(token_id)), f"rl:proxy:{token_id}"],
         args=[
             device_id,
-            repr(time.time()),
+            repr(now),
             settings.SESSION_IDLE_TIMEOUT_SECONDS,
             str(uuid.uuid4()),
             ip or "",
             (user_agent or "")[:512],
             RETENTION_SECONDS,
             "1" if scope_ok else "0",
+            now_ms,
+            rate.seconds * 1000 if rate else 0,
+            rate.count if rate else 0,
+            f"{now_ms}:{uuid.uuid4().hex[:8]}",
         ],
         client=redis,
     )
     outcome = _decode(result[0])
     if outcome in ("miss", "blocked", "denied"):
-        return outcome, (result[1] if len(result) > 1 else None), None
+        return outcome, (result[1] if len(result) > 1 else None), None, None
+    count = int(result[2])
+    if outcome == "limited":
+        return outcome, result[1], None, decide(rate, now_ms, 0, count, int(float(_decode(result[3]))))
+    decision = decide(rate, now_ms, 1, count, now_ms) if rate else None
     touch = _touch_result([outcome, *[_decode(v) for v in result[3:]]])
-    return outcome, result[1], touch
+    return outcome, result[1], touch, decision
 
 
 async def _touch_memory(token_id, device_id, now, idle, new_sid, ip, user_agent) -> Touch:

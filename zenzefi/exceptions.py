@@ -38,6 +38,11 @@ def api_exception_handler(exc, context):
             for name, value in exc.headers().items():
                 response[name] = value
         return response
+    if isinstance(exc, exceptions.Throttled):
+        wait = int(exc.wait or 1)
+        response = Response({"detail": f"Rate limit exceeded. Try again in {wait} seconds."}, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     if isinstance(exc, exceptions.NotAuthenticated):
         return Response({"detail": "Not authenticated"}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, exceptions.ValidationError):

@@ -139,14 +139,7 @@ def _evaluate(key: str, rate: Rate, *, record: bool) -> Decision:
         except Exception:  # the limiter fails open
             logger.warning("rate limiter unavailable; request allowed", exc_info=True)
             return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
-    reset_ms = first + window
-    return Decision(
-        allowed=bool(allowed),
-        limit=rate.count,
-        remaining=max(0, rate.count - count),
-        reset=math.ceil(reset_ms / 1000),
-        retry_after=0 if allowed else max(1, math.ceil((reset_ms - now) / 1000)),
-    )
+    return decide(rate, now, allowed, count, first)
 
 
 def hit(bucket: str, key: str, rate: Rate) -> Decision:
@@ -155,6 +148,43 @@ def hit(bucket: str, key: str, rate: Rate) -> Decision:
     if not decision.allowed:
         metrics.RATE_LIMITED.labels(bucket).inc()
     return decision
+
+
+async def hit_async(bucket: str, key: str, rate: Rate) -> Decision:
+    """``hit`` for async code (the proxy), through the event loop's Redis client."""
+    from asgiref.sync import sync_to_async
+
+    from zenzefi import aioredis
+
+    redis = aioredis.client()
+    if redis is None:
+        return await sync_to_async(hit, thread_sensitive=False)(bucket, key, rate)
+    now = int(time.time() * 1000)
+    window = rate.seconds * 1000
+    try:
+        script = redis.register_script(_SCRIPT)
+        member = f"{now}:{secrets.token_hex(4)}"
+        allowed, count, first = (
+            int(v) for v in await script(keys=[f"rl:{bucket}:{key}"], args=[now, window, rate.count, member, 1])
+        )
+    except Exception:  # the limiter fails open
+        logger.warning("rate limiter unavailable; request allowed", exc_info=True)
+        return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
+    decision = decide(rate, now, allowed, count, first)
+    if not decision.allowed:
+        metrics.RATE_LIMITED.labels(bucket).inc()
+    return decision
+
+
+def decide(rate: Rate, now_ms: int, allowed: int, count: int, first_ms: int) -> Decision:
+    reset_ms = first_ms + rate.seconds * 1000
+    return Decision(
+        allowed=bool(allowed),
+        limit=rate.count,
+        remaining=max(0, rate.count - count),
+        reset=math.ceil(reset_ms / 1000),
+        retry_after=0 if allowed else max(1, math.ceil((reset_ms - now_ms) / 1000)),
+    )
 
 
 def check(bucket: str, key: str, rate: Rate) -> Decision:
@@ -215,3 +245,26 @@ class AuthRateLimitMiddleware:
         for name, value in decision.headers().items():
             response[name] = value
         return response
+
+
+class UserTierThrottle:
+    """DRF throttle: per user on the API, by the user's tier (free, premium: limited; enterprise: not).
+
+    Anonymous requests are not counted here (the auth endpoints have their own
+    per-IP limit). The decision is kept on the request so the response carries
+    the ``X-RateLimit-*`` headers.
+    """
+
+    def allow_request(self, request, view) -> bool:
+        user = getattr(request, "user", None)
+        if not settings.RATE_LIMIT_ENABLED or user is None or not user.is_authenticated:
+            return True
+        spec = {"free": settings.RATE_LIMIT_API, "premium": settings.RATE_LIMIT_API_PREMIUM}.get(user.rate_tier)
+        if spec is None:
+            return True
+        self.decision = hit("api", str(user.pk), Rate.parse(spec))
+        request._request.rate_limit_decision = self.decision
+        return self.decision.allowed
+
+    def wait(self) -> float:
+        return self.decision.retry_after

@@ -196,6 +196,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "zenzefi.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["zenzefi.ratelimit.UserTierThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
 SIMPLE_JWT = {
@@ -227,7 +228,8 @@ SPECTACULAR_SETTINGS = {
 # --- Rate limits (count/seconds) ------------------------------------------------------------
 RATE_LIMIT_AUTH = env("RATE_LIMIT_AUTH", default="10/60")
 RATE_LIMIT_LOGIN_FAILURES = env("RATE_LIMIT_LOGIN_FAILURES", default="5/900")
-RATE_LIMIT_API = env("RATE_LIMIT_API", default="100/60")
+RATE_LIMIT_API = env("RATE_LIMIT_API", default="100/60")  # per user, tier "free"
+RATE_LIMIT_API_PREMIUM = env("RATE_LIMIT_API_PREMIUM", default="500/60")  # "enterprise": no limit
 RATE_LIMIT_PROXY = env("RATE_LIMIT_PROXY", default="1000/60")
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
 
