@@ -101,6 +101,8 @@ class AccessToken(models.Model):
         related_name="+",
     )
     revoke_reason = models.CharField(_("revoke reason"), max_length=200, blank=True, default="")
+    # Set by the expiry task once the token's time is up (the status derives from activated_at either way).
+    expired_at = models.DateTimeField(_("expired"), null=True, blank=True, editable=False)
     refund = models.ForeignKey(
         "wallet.Transaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
     )

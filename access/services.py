@@ -443,3 +443,25 @@ def bundle_deactivate(*, bundle: Bundle, actor: Actor) -> Bundle:
         bundle.save(update_fields=["is_active", "updated_at"])
     _audit(actor, "bundle_delete", bundle, {})
     return bundle
+
+
+def tokens_expire(*, now: dt.datetime | None = None) -> int:
+    """Mark tokens whose time is up and drop them from the validation cache. Idempotent.
+
+    Returns how many were marked by this call (a second run at once marks none).
+    """
+    now = now or timezone.now()
+    marked = 0
+    for hours in AccessToken.objects.order_by().values_list("duration_hours", flat=True).distinct():
+        due = AccessToken.objects.filter(
+            duration_hours=hours,
+            activated_at__lte=now - dt.timedelta(hours=hours),
+            revoked_at__isnull=True,
+            expired_at__isnull=True,
+        )
+        for token in due.only("id", "secret_digest", "activated_at", "duration_hours"):
+            # Conditional update: on two workers at once, each token is marked once.
+            if AccessToken.objects.filter(pk=token.pk, expired_at__isnull=True).update(expired_at=token.expires_at):
+                cache.delete(_cache_key(token.secret_digest))
+                marked += 1
+    return marked

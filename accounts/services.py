@@ -239,3 +239,14 @@ def audit_record(
         user_agent=(user_agent or "")[:512],
         details=details or {},
     )
+
+
+def audit_prune(*, older_than_days: int | None = None) -> int:
+    """Delete audit rows older than AUDIT_RETENTION_DAYS. Idempotent; returns how many went."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    days = older_than_days if older_than_days is not None else settings.AUDIT_RETENTION_DAYS
+    deleted, _ = AuditLog.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).delete()
+    return deleted

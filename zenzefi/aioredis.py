@@ -10,7 +10,8 @@ import json
 from django.conf import settings
 from django.core.cache import cache
 
-_clients: dict[int, object] = {}
+# loop id → (loop, client); the loop is kept to tell a new loop that reused a dead one's id.
+_clients: dict[int, tuple] = {}
 
 
 def client():
@@ -19,18 +20,18 @@ def client():
         return None
     import redis.asyncio as aioredis
 
-    loop_id = id(asyncio.get_running_loop())
-    found = _clients.get(loop_id)
-    if found is None:
-        found = aioredis.from_url(settings.REDIS_URL, max_connections=200, health_check_interval=30)
-        _clients[loop_id] = found
-    return found
+    loop = asyncio.get_running_loop()
+    found = _clients.get(id(loop))
+    if found is None or found[0] is not loop:
+        found = (loop, aioredis.from_url(settings.REDIS_URL, max_connections=200, health_check_interval=30))
+        _clients[id(loop)] = found
+    return found[1]
 
 
 async def close() -> None:
     found = _clients.pop(id(asyncio.get_running_loop()), None)
     if found is not None:
-        await found.aclose()
+        await found[1].aclose()
 
 
 def cache_key(key: str) -> str:

@@ -1,7 +1,7 @@
 """The operator dashboard's figures: revenue and usage today and over 30 days, the current state, health.
 
 A selector (reads only), shown on the Django admin index by zenzefi.admin.
-Periods: "today" starts at UTC midnight, "30 days" is the rolling 30 × 24 h
+Periods: "today" starts at UTC midnight, "30 days" is the rolling 30 days (720 h)
 before ``now``; both end at ``now``. Each group of figures is one aggregate
 query, so the cost does not grow with the data (see tests/test_dashboard.py).
 """
@@ -161,6 +161,7 @@ def _health(now: dt.datetime) -> dict | None:
     return {
         **_health_status(report["status"]),
         "checked_at": checked_at,
+        "age_seconds": max(0, int((now - checked_at).total_seconds())) if checked_at else None,
         "stale": checked_at is None or now - checked_at > max_age,
         "checks": checks,
     }

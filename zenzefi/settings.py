@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -324,7 +325,10 @@ PROXY_DEVICE_COOKIE = "zg_device"
 
 CELERY_BEAT_SCHEDULE = {
     "proxy-flush-sessions": {"task": "proxy.flush_sessions", "schedule": 120.0},
+    "access-expire-tokens": {"task": "access.expire_tokens", "schedule": 300.0},
+    "accounts-prune-audit": {"task": "accounts.prune_audit", "schedule": crontab(hour=3, minute=0)},
 }
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 
 # --- Health -----------------------------------------------------------------------------------------------
 HEALTH_CHECK_INTERVAL = env.int("HEALTH_CHECK_INTERVAL", default=50)
