@@ -140,3 +140,31 @@ def test_device_rule_holds_across_two_processes(alice, token, zenzefi_url):
     assert ProxySession.objects.count() == 1
     assert sessions_flush() == {"flushed": 1, "closed": 1}
     assert ProxySession.objects.get().end_reason == "token revoked"
+
+
+def test_rate_limits_hold_across_two_processes(alice, token, zenzefi_url):
+    from accounts.tokens import jwt_pair
+
+    database = django_settings.DATABASES["default"]
+    env = {
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "REDIS_URL": django_settings.REDIS_URL,
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "DEBUG": "false",
+        "ZENZEFI_TARGET_URL": zenzefi_url,
+        "RATE_LIMIT_PROXY": "3/60",
+        "RATE_LIMIT_API": "3/60",
+    }
+    proxy_headers = {"X-Access-Token": token.secret, "X-Device-ID": "device-A-000001"}
+    api_headers = {"Authorization": f"Bearer {jwt_pair(alice)['access_token']}"}
+    with process_server(env) as first, process_server(env) as second:
+        proxied = [
+            httpx.get(url + "/api/v1/proxy/echo", headers=proxy_headers) for url in (first, second, first, second)
+        ]
+        api = [
+            httpx.get(url + "/api/v1/currency/balance", headers=api_headers) for url in (second, first, second, first)
+        ]
+
+    assert [r.status_code for r in proxied] == [200, 200, 200, 429]
+    assert [r.status_code for r in api] == [200, 200, 200, 429]
+    assert api[-1].headers["x-ratelimit-remaining"] == "0"
