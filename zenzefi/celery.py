@@ -7,6 +7,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zenzefi.settings")
 app = Celery("zenzefi")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The project package is not an installed app: name its tasks module explicitly.
+app.conf.imports = ("zenzefi.tasks",)
 
 
 @signals.task_postrun.connect
