@@ -83,3 +83,13 @@ def test_idle_sessions_are_closed_and_counters_flushed_once(alice, settings):
     session = ProxySession.objects.get()
     assert (session.request_count, session.end_reason) == (2, "idle")
     assert session.ended_at is not None
+
+
+def test_every_scheduled_task_is_registered_with_the_worker(settings):
+    from zenzefi.celery import app
+
+    app.loader.import_default_modules()
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled == {"zenzefi.health_check", "proxy.flush_sessions", "access.expire_tokens", "accounts.prune_audit"}
+    assert scheduled <= set(app.tasks)
