@@ -1,6 +1,9 @@
 """Beat tasks: each one's effect, and running it twice changes nothing more."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import datetime as dt
 
 import pytest
@@ -17,6 +20,7 @@ from proxy.models import ProxySession
 from proxy.services import session_open
 from proxy.tasks import flush_sessions
 from tests.helpers import fund
+from tests.servers import ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -86,10 +90,14 @@ def test_idle_sessions_are_closed_and_counters_flushed_once(alice, settings):
 
 
 def test_every_scheduled_task_is_registered_with_the_worker(settings):
-    from zenzefi.celery import app
-
-    app.loader.import_default_modules()
+    """In a fresh process, as a worker starts: what the worker would know, not what this test run imported."""
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='zenzefi.settings'; django.setup();"
+        "from zenzefi.celery import app; app.loader.import_default_modules(); print(' '.join(sorted(app.tasks)))"
+    )
+    env = {**os.environ, "ENV_FILE": ""}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled == {"zenzefi.health_check", "proxy.flush_sessions", "access.expire_tokens", "accounts.prune_audit"}
-    assert scheduled <= set(app.tasks)
+    assert scheduled <= set(result.stdout.split()), result.stderr
