@@ -1,10 +1,10 @@
 """Beat tasks: each one's effect, and running it twice changes nothing more."""
 
 import asyncio
+import datetime as dt
 import os
 import subprocess
 import sys
-import datetime as dt
 
 import pytest
 import time_machine
