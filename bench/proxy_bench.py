@@ -209,20 +209,25 @@ def redis_pid() -> int | None:
     return None
 
 
-def redis_cli(*args: str) -> str:
+def redis_cli(*args: str, url: str | None = None) -> str:
+    """Run redis-cli against ``url`` (default: this benchmark's Redis db 9)."""
     return subprocess.run(
-        ["redis-cli", "-u", REDIS_URL, *args], capture_output=True, text=True, timeout=10, check=True
+        ["redis-cli", "-u", url or REDIS_URL, *args], capture_output=True, text=True, timeout=10, check=True
     ).stdout.strip()
 
 
 # --- database ------------------------------------------------------------------------------
 
 
-def db_recreate(drop_only: bool = False) -> None:
+def db_recreate(drop_only: bool = False, name: str | None = None) -> None:
+    """Drop (and unless ``drop_only``, create again) the database ``name`` (default: ``zenzefi_bench``)."""
+    name = name or DB_NAME
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unexpected database name {name!r}")
     with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         if not drop_only:
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
+            conn.execute(f"CREATE DATABASE {name}")
 
 
 def db_backends() -> list[dict]:

@@ -105,6 +105,12 @@ def sessions_flush(*, now: float | None = None) -> dict:
         else:
             rows.update(**fields)
         flushed += 1
+    # Open rows whose live state is gone (Redis lost it, or it expired): close them once they are idle.
+    closed += (
+        ProxySession.objects.filter(ended_at__isnull=True, last_activity__lt=_at(now - idle))
+        .exclude(token_id__in=list(live))
+        .update(ended_at=timezone.now(), end_reason="lost")
+    )
     return {"flushed": flushed, "closed": closed}
 
 

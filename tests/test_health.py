@@ -141,3 +141,21 @@ def test_beat_task_stores_the_report(upstream):
 
 def test_liveness_needs_nothing(client):
     assert client.get("/health/live").json() == {"status": "alive"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_probes_are_answered_ahead_of_django(gate, upstream):
+    import httpx
+
+    cache.delete(health.HEALTH_KEY)
+    with httpx.Client(base_url=gate.url) as http:
+        first = http.get("/health")
+        cached = http.get("/health")
+        live = http.get("/health/live")
+        ready = http.get("/health/ready")
+
+    assert first.json()["status"] == "healthy"
+    assert cached.json()["timestamp"] == first.json()["timestamp"]  # from the stored report
+    assert "x-request-id" not in cached.headers  # Django's middleware did not run
+    assert live.json() == {"status": "alive"}
+    assert ready.status_code == 200

@@ -101,3 +101,16 @@ def test_every_scheduled_task_is_registered_with_the_worker(settings):
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled == {"zenzefi.health_check", "proxy.flush_sessions", "access.expire_tokens", "accounts.prune_audit"}
     assert scheduled <= set(result.stdout.split()), result.stderr
+
+
+def test_open_sessions_without_live_state_are_closed_when_idle(alice):
+    fund(alice, "10")
+    token = access.token_purchase(user=alice, duration_hours=1)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    ProxySession.objects.create(
+        token=token, user=alice, device_id="device-000001", started_at=long_ago, last_activity=long_ago
+    )
+
+    assert flush_sessions() == {"flushed": 0, "closed": 1}
+    assert flush_sessions() == {"flushed": 0, "closed": 0}
+    assert ProxySession.objects.get().end_reason == "lost"

@@ -1,7 +1,8 @@
 """ASGI entry point.
 
 ``/api/v1/proxy`` goes to the proxy's raw ASGI app (the hot path skips Django's
-request machinery and middleware entirely); everything else to Django.
+request machinery and middleware entirely), and so do the health probes;
+everything else goes to Django.
 """
 
 import os
@@ -16,11 +17,14 @@ from proxy import client as upstream_client  # noqa: E402  (needs Django set up)
 from proxy import sessions  # noqa: E402
 from proxy.app import PREFIX, proxy_app  # noqa: E402
 from zenzefi import aioredis  # noqa: E402
+from zenzefi.health import HEALTH_PATHS, asgi_health  # noqa: E402
 
 
 async def application(scope, receive, send):
     if scope["type"] == "http" and (scope["path"] == PREFIX or scope["path"].startswith(PREFIX + "/")):
         return await proxy_app(scope, receive, send)
+    if scope["type"] == "http" and scope["path"] in HEALTH_PATHS and scope["method"] in ("GET", "HEAD"):
+        return await asgi_health(scope, receive, send)
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)
     return await django_application(scope, receive, send)

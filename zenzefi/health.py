@@ -117,3 +117,49 @@ def current() -> dict:
     except Exception:
         logger.warning("could not store the health report")
     return report
+
+
+async def current_async() -> dict:
+    """``current`` for the ASGI fast path: the cached report straight from Redis, else the sync checks."""
+    import json as _json
+
+    from asgiref.sync import sync_to_async
+
+    from zenzefi import aioredis
+
+    redis = aioredis.client()
+    if redis is not None:
+        try:
+            raw = await redis.get(aioredis.cache_key(HEALTH_KEY))
+        except Exception:
+            raw = None
+        if raw is not None:
+            report = _json.loads(raw)
+            if time.time() - report.get("checked_at", 0) < settings.HEALTH_CHECK_INTERVAL * 2.4:
+                return report
+    return await sync_to_async(current, thread_sensitive=False)()
+
+
+HEALTH_PATHS = ("/health", "/health/", "/health/live", "/health/ready")
+
+
+async def asgi_health(scope, receive, send) -> None:
+    """``/health``, ``/health/live`` and ``/health/ready`` without Django's request machinery (about 1 ms)."""
+    import json as _json
+
+    path = scope["path"].rstrip("/")
+    if path == "/health/live":
+        status, body = 200, {"status": "alive"}
+    else:
+        report = await current_async()
+        body = {k: v for k, v in report.items() if k != "checked_at"}
+        status = 503 if path == "/health/ready" and report["status"] == "unhealthy" else 200
+    payload = _json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
