@@ -13,6 +13,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.utils.functional import empty
+
 access_logger = logging.getLogger("zenzefi.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -68,20 +71,43 @@ def access_log(request, status: int, elapsed: float) -> None:
     )
 
 
+def _known_user_id(request) -> str | None:
+    """The user's id if the request already knows it; never loads a session just to log it."""
+    user = request.__dict__.get("user")
+    if user is not None and "_wrapped" in vars(user):  # a lazy user: only if something evaluated it
+        user = vars(user)["_wrapped"]
+    if user is None or user is empty or not getattr(user, "is_authenticated", False):
+        return None
+    return str(user.pk)
+
+
 class RequestLogMiddleware:
-    """Django's side: a request id in and out, and one access line per request."""
+    """Django's side: a request id in and out, and one access line per request. Sync and async."""
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request):
-        from zenzefi.net import request_ip
-
+        if iscoroutinefunction(self):
+            return self._acall(request)
         started = time.perf_counter()
         request.request_id = request_id(request.headers.get("X-Request-ID"))
-        response = self.get_response(request)
+        return self._done(request, self.get_response(request), started)
+
+    async def _acall(self, request):
+        started = time.perf_counter()
+        request.request_id = request_id(request.headers.get("X-Request-ID"))
+        return self._done(request, await self.get_response(request), started)
+
+    def _done(self, request, response, started: float):
+        from zenzefi.net import request_ip
+
         response["X-Request-ID"] = request.request_id
-        user = getattr(request, "user", None)
         access_logger.info(
             "request",
             extra={
@@ -91,7 +117,7 @@ class RequestLogMiddleware:
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "ip": request_ip(request),
-                "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
+                "user_id": _known_user_id(request),
             },
         )
         return response

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -213,11 +214,24 @@ class AuthRateLimitMiddleware:
     limited response carries the ``X-RateLimit-*`` headers.
     """
 
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request):
-        response = self.get_response(request)
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        return self._with_headers(request, self.get_response(request))
+
+    async def _acall(self, request):
+        return self._with_headers(request, await self.get_response(request))
+
+    @staticmethod
+    def _with_headers(request, response):
         decision = getattr(request, "rate_limit_decision", None)
         if decision is not None:
             for name, value in decision.headers().items():
