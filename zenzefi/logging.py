@@ -13,8 +13,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.utils.functional import empty
+
+from zenzefi.middleware import HybridMiddleware
 
 access_logger = logging.getLogger("zenzefi.access")
 
@@ -81,30 +82,14 @@ def _known_user_id(request) -> str | None:
     return str(user.pk)
 
 
-class RequestLogMiddleware:
-    """Django's side: a request id in and out, and one access line per request. Sync and async."""
+class RequestLogMiddleware(HybridMiddleware):
+    """Django's side: a request id in and out, and one access line per request."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self._acall(request)
-        started = time.perf_counter()
+    def before(self, request) -> None:
+        request.log_started = time.perf_counter()
         request.request_id = request_id(request.headers.get("X-Request-ID"))
-        return self._done(request, self.get_response(request), started)
 
-    async def _acall(self, request):
-        started = time.perf_counter()
-        request.request_id = request_id(request.headers.get("X-Request-ID"))
-        return self._done(request, await self.get_response(request), started)
-
-    def _done(self, request, response, started: float):
+    def after(self, request, response):
         from zenzefi.net import request_ip
 
         response["X-Request-ID"] = request.request_id
@@ -115,7 +100,7 @@ class RequestLogMiddleware:
                 "method": request.method,
                 "path": safe_path(request.path),
                 "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round((time.perf_counter() - request.log_started) * 1000, 2),
                 "ip": request_ip(request),
                 "user_id": _known_user_id(request),
             },

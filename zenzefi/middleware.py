@@ -1,5 +1,34 @@
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
+
+
+class HybridMiddleware:
+    """A middleware that runs natively in both modes: ``before`` the view, ``after`` it with the response."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def before(self, request) -> None:
+        return None
+
+    def after(self, request, response):
+        return response
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        self.before(request)
+        return self.after(request, self.get_response(request))
+
+    async def _acall(self, request):
+        self.before(request)
+        return self.after(request, await self.get_response(request))
 
 
 class PortalLocaleMiddleware(LocaleMiddleware):

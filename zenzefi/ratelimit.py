@@ -14,7 +14,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -22,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from zenzefi import metrics
 from zenzefi.errors import RateLimited
+from zenzefi.middleware import HybridMiddleware
 from zenzefi.net import request_ip
 
 logger = logging.getLogger(__name__)
@@ -193,20 +193,11 @@ def check(bucket: str, key: str, rate: Rate) -> Decision:
     return _evaluate(f"rl:{bucket}:{key}", rate, record=False)
 
 
-def clear(bucket: str, key: str) -> None:
-    client = _redis()
-    if client is None:
-        with _memory._lock:
-            _memory._hits.pop(f"rl:{bucket}:{key}", None)
-    else:
-        client.delete(f"rl:{bucket}:{key}")
-
-
 def reset_memory() -> None:
     _memory.clear()
 
 
-class AuthRateLimitMiddleware:
+class AuthRateLimitMiddleware(HybridMiddleware):
     """Limits the auth endpoints (API and pages) per client IP.
 
     A view opts in with ``rate_limit_scope = "auth"`` on its class. Only
@@ -214,24 +205,7 @@ class AuthRateLimitMiddleware:
     limited response carries the ``X-RateLimit-*`` headers.
     """
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self._acall(request)
-        return self._with_headers(request, self.get_response(request))
-
-    async def _acall(self, request):
-        return self._with_headers(request, await self.get_response(request))
-
-    @staticmethod
-    def _with_headers(request, response):
+    def after(self, request, response):
         decision = getattr(request, "rate_limit_decision", None)
         if decision is not None:
             for name, value in decision.headers().items():
