@@ -12,3 +12,11 @@ def fund(user, amount: str) -> None:
 
 def balance(user) -> Decimal:
     return User.objects.values_list("balance", flat=True).get(pk=user.pk)
+
+
+def assert_ledger_consistent() -> None:
+    """The whole ledger passes the same audit as ``manage.py wallet_audit``."""
+    from wallet.selectors import ledger_problems
+
+    problems, _users = ledger_problems()
+    assert problems == []

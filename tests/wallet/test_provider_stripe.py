@@ -12,9 +12,8 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
-from django.db.models import Sum
 
-from accounts.models import User
+from tests.helpers import assert_ledger_consistent, balance
 from wallet.models import Payment, Transaction
 
 pytestmark = pytest.mark.django_db
@@ -27,21 +26,6 @@ SECRET_KEY = "sk_test_51Zenzefi"
 WEBHOOK_SECRET = "whsec_test_zenzefi"
 CS_ID = "cs_test_a1B2c3D4e5F6g7H8i9J0"
 CHECKOUT_URL = f"https://checkout.stripe.com/c/pay/{CS_ID}#fidkdWxOYHwnPyd1blpxYHZxWjA0"
-
-
-def assert_ledger_consistent() -> None:
-    """For every user: balance == sum of their ledger rows, and each balance_after is the running total."""
-    for user in User.objects.all():
-        total = Transaction.objects.filter(user=user).aggregate(total=Sum("amount"))["total"] or Decimal("0")
-        assert user.balance == total, user.email
-        running = Decimal("0")
-        for row in Transaction.objects.filter(user=user).order_by("seq"):
-            running += row.amount
-            assert row.balance_after == running, (user.email, row.seq)
-
-
-def balance(user) -> Decimal:
-    return User.objects.get(pk=user.pk).balance
 
 
 def checkout_session(session_id: str = CS_ID, *, payment_status: str = "unpaid", status: str = "open") -> dict:

@@ -7,9 +7,8 @@ from decimal import Decimal
 import pytest
 import requests
 import responses
-from django.db.models import Sum
 
-from accounts.models import User
+from tests.helpers import assert_ledger_consistent, balance
 from wallet.models import Payment, Transaction
 
 pytestmark = pytest.mark.django_db
@@ -21,21 +20,6 @@ RETURN_URL = "http://localhost:8000/wallet/"
 YK_ID = "2f1b7c39-000f-5000-8000-1f8f0c2c1f0a"
 CHECKOUT_URL = f"https://yoomoney.ru/checkout/payments/v2/contract?orderId={YK_ID}"
 YOOKASSA_NETWORKS = ["185.71.76.0/27", "185.71.77.0/27", "77.75.156.11/32", "2a02:5180::/32"]
-
-
-def assert_ledger_consistent() -> None:
-    """For every user: balance == sum of their ledger rows, and each balance_after is the running total."""
-    for user in User.objects.all():
-        total = Transaction.objects.filter(user=user).aggregate(total=Sum("amount"))["total"] or Decimal("0")
-        assert user.balance == total, user.email
-        running = Decimal("0")
-        for row in Transaction.objects.filter(user=user).order_by("seq"):
-            running += row.amount
-            assert row.balance_after == running, (user.email, row.seq)
-
-
-def balance(user) -> Decimal:
-    return User.objects.get(pk=user.pk).balance
 
 
 def yk_payment(yk_id: str, status: str, *, metadata: dict | None = None) -> dict:
