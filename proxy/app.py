@@ -397,8 +397,8 @@ class ProxyApp:
         headers = []
         for name, value in response.headers.raw:
             lname = name.lower()
-            if lname in HOP_BY_HOP:
-                continue
+            if lname in HOP_BY_HOP or lname in (b"date", b"server"):
+                continue  # the server adds its own Date and Server
             if rewrite_html and lname in (b"content-length", b"content-encoding"):
                 continue
             if mode == "cookie" and lname == b"location":

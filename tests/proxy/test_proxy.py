@@ -251,6 +251,7 @@ def test_repeated_set_cookie_headers_stay_separate(http, token):
         "session=abc123; Path=/; HttpOnly",
         "theme=dark; Path=/certificates",
     ]
+    assert len(response.headers.get_list("date")) == 1  # the upstream's Date is replaced, not doubled
 
 
 def test_upstream_status_codes_pass_through(http, token):
