@@ -37,7 +37,10 @@ def wallet(request):
         except DomainError as exc:
             messages.error(request, gettext(exc.detail))
         else:
-            # The user pays on the provider's page; it sends them back to our return page.
+            # The user pays on the provider's page; it sends them back to our return page. Our own
+            # (mock) checkout stays on the host the user is on, so the session cookie goes along.
+            if payment.provider == "mock":
+                return redirect("wallet:checkout", payment_id=payment.pk)
             return redirect(payment.confirmation_url)
     recent = Transaction.objects.filter(user=request.user).order_by("-created_at", "-seq")[:5]
     pending = Payment.objects.filter(user=request.user, status=Payment.Status.PENDING).order_by("-created_at")[:3]

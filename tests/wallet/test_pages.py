@@ -36,7 +36,7 @@ def test_top_up_redirects_to_checkout_then_pay_credits(portal, alice, mock_payme
 
     payment = Payment.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == f"http://localhost:8000/wallet/checkout/{payment.pk}/"
+    assert response["Location"] == f"/wallet/checkout/{payment.pk}/"
     checkout = portal.get(f"/wallet/checkout/{payment.pk}/")
     assert 'data-testid="checkout-amount">1500.00' in checkout.content.decode()
     pending = portal.get(f"/wallet/payments/{payment.pk}/").content.decode()
