@@ -229,7 +229,7 @@ def token_activate(*, token_id) -> TokenFacts | None:
 
 def _new_token(*, user_id, duration_hours: int, scope: str, cost: Decimal, purchase: Transaction, bundle=None):
     secret = secret_generate()
-    token = AccessToken.objects.create(
+    return AccessToken.objects.create(
         user_id=user_id,
         secret_encrypted=secret_encrypt(secret),
         secret_digest=secret_digest(secret),
@@ -240,11 +240,6 @@ def _new_token(*, user_id, duration_hours: int, scope: str, cost: Decimal, purch
         purchase=purchase,
         bundle=bundle,
     )
-    return token
-
-
-def _audit(actor: Actor, action: str, obj, details: dict) -> None:
-    audit_record(actor=actor.user, action=action, obj=obj, ip=actor.ip, user_agent=actor.user_agent, details=details)
 
 
 @transaction.atomic
@@ -268,7 +263,7 @@ def token_purchase(*, user: User, duration_hours: int, scope: str = Scope.FULL, 
     token = _new_token(user_id=user.pk, duration_hours=duration_hours, scope=scope, cost=price, purchase=entry)
     referral_bonus_grant(referee_id=user.pk, amount=price)
     metrics.on_commit(lambda: metrics.TOKEN_PURCHASES.labels(str(duration_hours)).inc())
-    _audit(actor, "token_purchase", token, {"duration_hours": duration_hours, "scope": scope, "cost": str(price)})
+    actor.audit("token_purchase", token, {"duration_hours": duration_hours, "scope": scope, "cost": str(price)})
     return token
 
 
@@ -308,8 +303,7 @@ def bundle_purchase(*, user: User, bundle_id, actor: Actor = SYSTEM) -> tuple[Bu
     ]
     referral_bonus_grant(referee_id=user.pk, amount=bundle.total_price)
     metrics.on_commit(lambda: metrics.TOKEN_PURCHASES.labels(str(bundle.duration_hours)).inc(len(tokens)))
-    _audit(
-        actor,
+    actor.audit(
         "bundle_purchase",
         bundle,
         {"tokens": [str(t.pk) for t in tokens], "cost": str(bundle.total_price), "transaction": str(entry.pk)},
@@ -361,7 +355,7 @@ def token_revoke(*, user: User, token_id, actor: Actor = SYSTEM) -> tuple[Access
     token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "refund"])
     _cache_drop(token.secret_digest)
     metrics.on_commit(metrics.TOKEN_REVOCATIONS.inc)
-    _audit(actor, "token_revoke", token, {"refund": str(refund), "activated": token.activated_at is not None})
+    actor.audit("token_revoke", token, {"refund": str(refund), "activated": token.activated_at is not None})
     new_balance = User.objects.values_list("balance", flat=True).get(pk=user.pk)
     return token, refund, new_balance
 
@@ -379,7 +373,7 @@ def token_force_revoke(*, token_id, actor: Actor, reason: str = "revoked by admi
         token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
         _cache_drop(token.secret_digest)
         metrics.on_commit(metrics.TOKEN_REVOCATIONS.inc)
-    _audit(actor, "admin_force_revoke", token, {"refund_amount": "0.00", "force_revoke": True, "reason": reason})
+    actor.audit("admin_force_revoke", token, {"refund_amount": "0.00", "force_revoke": True, "reason": reason})
     return token
 
 
@@ -431,7 +425,7 @@ def bundle_save(*, bundle: Bundle | None, changes: dict, actor: Actor) -> Bundle
     bundle_check({f: getattr(bundle, f) for f in BUNDLE_FIELDS})
     bundle.save()
     diff = {f: {"old": str(before[f]), "new": str(getattr(bundle, f))} for f in changes if before[f] != changes[f]}
-    _audit(actor, "bundle_create" if creating else "bundle_update", bundle, {"changed_fields": diff})
+    actor.audit("bundle_create" if creating else "bundle_update", bundle, {"changed_fields": diff})
     return bundle
 
 
@@ -441,7 +435,7 @@ def bundle_deactivate(*, bundle: Bundle, actor: Actor) -> Bundle:
     if bundle.is_active:
         bundle.is_active = False
         bundle.save(update_fields=["is_active", "updated_at"])
-    _audit(actor, "bundle_delete", bundle, {})
+    actor.audit("bundle_delete", bundle, {})
     return bundle
 
 

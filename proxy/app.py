@@ -323,7 +323,7 @@ class ProxyApp:
             touch = sessions.Touch("untracked")
         return facts, touch, decision
 
-    def _upstream_headers(self, request: Request, mode: str) -> list[tuple[bytes, bytes]]:
+    def _upstream_headers(self, request: Request) -> list[tuple[bytes, bytes]]:
         headers = []
         for name, value in request.headers:
             if name in DROP_REQUEST:
@@ -370,7 +370,7 @@ class ProxyApp:
         outgoing = http.build_request(
             request.method,
             url,
-            headers=self._upstream_headers(request, mode),
+            headers=self._upstream_headers(request),
             content=body() if has_body else None,
             timeout=httpx.Timeout(settings.PROXY_READ_TIMEOUT, connect=settings.PROXY_CONNECT_TIMEOUT),
         )

@@ -112,12 +112,3 @@ def sessions_flush(*, now: float | None = None) -> dict:
         .update(ended_at=timezone.now(), end_reason="lost")
     )
     return {"flushed": flushed, "closed": closed}
-
-
-def sessions_end_for_token(*, token_id, reason: str) -> None:
-    """End a token's open session at once (used when the token is revoked)."""
-    for session in ProxySession.objects.filter(token_id=token_id, ended_at__isnull=True):
-        session.ended_at = timezone.now()
-        session.end_reason = reason
-        session.save(update_fields=["ended_at", "end_reason"])
-        sessions.drop(str(token_id), str(session.pk))

@@ -10,13 +10,14 @@ import time_machine
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from access import services as access_services
 from access.models import AccessToken
 from accounts.models import User
 from accounts.services import user_create
 from proxy.models import ProxySession
-from proxy.services import session_open, sessions_end_for_token
+from proxy.services import session_open
 from tests.helpers import fund
 from wallet.models import Payment
 from wallet.services import SYSTEM, Actor, mock_deposit, payment_capture
@@ -141,7 +142,7 @@ def history(settings):
         activate(bundle_tokens[0])
         access_services.token_force_revoke(token_id=bundle_tokens[2].pk, actor=Actor())
         open_session(bundle_tokens[0])
-        sessions_end_for_token(token_id=bundle_tokens[0].pk, reason="test")
+        ProxySession.objects.filter(token=bundle_tokens[0]).update(ended_at=timezone.now(), end_reason="test")
 
     with at(T0 - dt.timedelta(minutes=30)):
         access_services.token_revoke(user=old, token_id=old_token.pk)  # bought 40 days ago, refunded today

@@ -34,6 +34,9 @@ class Actor:
     ip: str | None = None
     user_agent: str = ""
 
+    def audit(self, action: str, obj, details: dict) -> None:
+        audit_record(actor=self.user, action=action, obj=obj, ip=self.ip, user_agent=self.user_agent, details=details)
+
 
 SYSTEM = Actor()
 
@@ -127,9 +130,7 @@ def mock_deposit(*, user: User, amount: Decimal, actor: Actor) -> Transaction:
             description=f"Mock purchase: {amount} ZNC",
             payment_id=f"MOCK_{uuid.uuid4().hex}",
         )
-        _audit(
-            actor, "currency_mock_deposit", entry, {"amount": str(amount), "balance_after": str(entry.balance_after)}
-        )
+        actor.audit("currency_mock_deposit", entry, {"amount": str(amount), "balance_after": str(entry.balance_after)})
     return entry
 
 
@@ -142,7 +143,7 @@ def balance_adjust(*, user: User, amount: Decimal, reason: str, actor: Actor) ->
     entry = balance_change(
         user_id=user.pk, amount=amount, kind=Transaction.Kind.ADJUSTMENT, description=f"Adjustment: {reason}"
     )
-    _audit(actor, "balance_adjust", entry, {"user_id": str(user.pk), "amount": str(entry.amount), "reason": reason})
+    actor.audit("balance_adjust", entry, {"user_id": str(user.pk), "amount": str(entry.amount), "reason": reason})
     return entry
 
 
@@ -187,7 +188,7 @@ def admin_user_update(
         if entry is not None:
             changed["currency_balance"] = {"old": str(old), "new": str(entry.balance_after)}
     if changed:
-        _audit(actor, "admin_user_update", user, {"changed_fields": changed})
+        actor.audit("admin_user_update", user, {"changed_fields": changed})
     user.refresh_from_db()
     return user
 
@@ -219,9 +220,7 @@ def referral_bonus_grant(*, referee_id, amount: Decimal, actor: Actor = SYSTEM) 
         description=f"Referral bonus from {referee.username} (first purchase {amount} ZNC)",
         idempotency_key=key,
     )
-    _audit(
-        actor, "referral_bonus", entry, {"referee_id": str(referee.pk), "purchase": str(amount), "bonus": str(bonus)}
-    )
+    actor.audit("referral_bonus", entry, {"referee_id": str(referee.pk), "purchase": str(amount), "bonus": str(bonus)})
     return entry
 
 
@@ -263,7 +262,7 @@ def payment_create(*, user: User, amount_znc: Decimal, return_url: str | None, a
         Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
             status=Payment.Status.FAILED, completed_at=timezone.now()
         )
-        _audit(actor, "payment_failed", payment, {"provider": provider.name, "stage": "create"})
+        actor.audit("payment_failed", payment, {"provider": provider.name, "stage": "create"})
         metrics.PAYMENTS.labels(provider.name, "failed").inc()
         if isinstance(exc, DomainError):
             raise
@@ -273,8 +272,7 @@ def payment_create(*, user: User, amount_znc: Decimal, return_url: str | None, a
     )
     payment.refresh_from_db()
     metrics.PAYMENTS.labels(provider.name, "pending").inc()
-    _audit(
-        actor,
+    actor.audit(
         "payment_create",
         payment,
         {"provider": provider.name, "amount_znc": str(amount), "amount_rub": str(payment.amount_money)},
@@ -290,7 +288,7 @@ def webhook_apply(*, event: WebhookEvent, provider: str | None, actor: Actor) ->
     """
     if event.status not in (Payment.Status.SUCCEEDED, Payment.Status.CANCELED, Payment.Status.FAILED):
         # Acknowledge what we do not act on, whatever it is about, so the provider stops redelivering it.
-        _audit(actor, "webhook_ignored", None, {"provider": provider, "status": event.status})
+        actor.audit("webhook_ignored", None, {"provider": provider, "status": event.status})
         return False
     payments = Payment.objects.all() if provider is None else Payment.objects.filter(provider=provider)
     payment = payments.filter(provider_payment_id=event.provider_payment_id).first()
@@ -300,7 +298,7 @@ def webhook_apply(*, event: WebhookEvent, provider: str | None, actor: Actor) ->
         except ValueError:
             payment = None
     if payment is None:
-        _audit(actor, "webhook_unknown_payment", None, {"provider": provider, "payment_id": event.provider_payment_id})
+        actor.audit("webhook_unknown_payment", None, {"provider": provider, "payment_id": event.provider_payment_id})
         raise PaymentNotFound()
     source = f"webhook:{provider or 'generic'}"
     if event.status == Payment.Status.SUCCEEDED:
@@ -320,7 +318,7 @@ def payment_capture(*, payment_id, actor: Actor = SYSTEM, source: str = "webhook
     # Lock the payment: simultaneous deliveries of one webhook queue up here.
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     if payment.status != Payment.Status.PENDING:
-        _audit(actor, "payment_capture_ignored", payment, {"status": payment.status, "source": source})
+        actor.audit("payment_capture_ignored", payment, {"status": payment.status, "source": source})
         return False
     try:
         with transaction.atomic():
@@ -339,8 +337,7 @@ def payment_capture(*, payment_id, actor: Actor = SYSTEM, source: str = "webhook
         status=Payment.Status.SUCCEEDED, transaction=entry, completed_at=timezone.now()
     )
     metrics.on_commit(lambda: metrics.PAYMENTS.labels(payment.provider, "succeeded").inc())
-    _audit(
-        actor,
+    actor.audit(
         "payment_succeeded",
         payment,
         {"amount_znc": str(payment.amount_znc), "source": source, "balance_after": str(entry.balance_after)},
@@ -356,11 +353,7 @@ def payment_cancel(*, payment_id, actor: Actor = SYSTEM, source: str = "webhook"
         status=status, completed_at=timezone.now()
     )
     payment = Payment.objects.get(pk=payment_id)
-    _audit(actor, f"payment_{status}" if changed else "payment_cancel_ignored", payment, {"source": source})
+    actor.audit(f"payment_{status}" if changed else "payment_cancel_ignored", payment, {"source": source})
     if changed:
         metrics.on_commit(lambda: metrics.PAYMENTS.labels(payment.provider, status).inc())
     return bool(changed)
-
-
-def _audit(actor: Actor, action: str, obj, details: dict) -> None:
-    audit_record(actor=actor.user, action=action, obj=obj, ip=actor.ip, user_agent=actor.user_agent, details=details)

@@ -9,6 +9,7 @@ from tests.factories import UserFactory
 from tests.helpers import balance, fund
 from wallet.errors import InsufficientFunds
 from wallet.models import Transaction
+from wallet.services import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +149,7 @@ def test_bonus_is_in_the_purchase_transaction(alice, referee, monkeypatch):
     def broken_audit(**kwargs):
         raise RuntimeError("audit store down")
 
-    monkeypatch.setattr(services, "_audit", lambda *a, **k: broken_audit())
+    monkeypatch.setattr(Actor, "audit", lambda *a, **k: broken_audit())
 
     with pytest.raises(RuntimeError):
         services.token_purchase(user=referee, duration_hours=720)
