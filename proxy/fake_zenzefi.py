@@ -10,7 +10,10 @@ certificate JSON shaped like Zenzefi's (``/certificates/filter``,
 ``/certificates/details/{id}``, ``POST /certificates/import/``),
 ``/users/currentUser``, ``/echo`` (what arrived: method, path, query,
 headers, body length and hash), ``/large?kb=N`` (streamed), ``/redirect``,
-``/slow?seconds=S``, ``/cookies`` (two Set-Cookie headers), ``/status/{code}``.
+``/slow?seconds=S``, ``/cookies`` (two Set-Cookie headers), ``/status/{code}``,
+``/compressed?encoding=gzip|deflate&kb=N`` (a JSON document, compressed, with
+the compressed ``Content-Length``, as IIS and most servers answer; without
+``kb`` a small one, like a certificate list).
 """
 
 import argparse
@@ -18,6 +21,7 @@ import asyncio
 import hashlib
 import json
 import urllib.parse
+import zlib
 
 CERTIFICATES = [
     {
@@ -97,6 +101,30 @@ def _json(data) -> bytes:
     return json.dumps(data).encode()
 
 
+def document(kb: int | None) -> bytes:
+    """The uncompressed body of ``/compressed``: small, or about ``kb`` KiB of certificate records."""
+    if kb is None:
+        return _json({"certificates": CERTIFICATES, "total": len(CERTIFICATES), "page": 1})
+    rows, size, n = [], 0, 0
+    while size < kb * 1024:
+        row = json.dumps({"id": n, "subject": f"CN=ECU-{n:07d}", "serial": f"{n * 2654435761 % 2**32:08x}"})
+        rows.append(row)
+        size += len(row) + 1
+        n += 1
+    return ("[" + ",".join(rows) + "]").encode()
+
+
+def compress(body: bytes, encoding: str) -> bytes:
+    if encoding == "gzip":
+        packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    else:  # "deflate" is the zlib format (RFC 1950), as HTTP defines it
+        packer = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS)
+    return packer.compress(body) + packer.flush()
+
+
+_compressed: dict[tuple[str, int | None], bytes] = {}
+
+
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         while True:
@@ -170,6 +198,30 @@ async def app(scope, receive, send):
             part = chunk[: min(left, len(chunk))]
             left -= len(part)
             await send({"type": "http.response.body", "body": part, "more_body": left > 0})
+        return None
+    if path == "/compressed":
+        encoding = (query.get("encoding") or ["gzip"])[0]
+        kb = int(query["kb"][0]) if query.get("kb") else None
+        if encoding not in ("gzip", "deflate"):
+            return await _send(send, 400, _json({"error": "encoding must be gzip or deflate"}))
+        if (encoding, kb) not in _compressed:
+            _compressed[encoding, kb] = compress(document(kb), encoding)
+        packed = _compressed[encoding, kb]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-encoding", encoding.encode()),
+                    (b"content-length", str(len(packed)).encode()),
+                    (b"vary", b"Accept-Encoding"),
+                ],
+            }
+        )
+        for start in range(0, len(packed), 65536):
+            part = packed[start : start + 65536]
+            await send({"type": "http.response.body", "body": part, "more_body": start + 65536 < len(packed)})
         return None
     if path == "/redirect":
         return await _send(send, 302, b"", "text/plain", [(b"location", b"/certificates/filter")])

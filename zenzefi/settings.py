@@ -319,6 +319,8 @@ PROXY_CONNECT_TIMEOUT = env.float("PROXY_CONNECT_TIMEOUT", default=5.0)
 PROXY_READ_TIMEOUT = env.float("PROXY_READ_TIMEOUT", default=60.0)
 PROXY_MAX_CONNECTIONS = env.int("PROXY_MAX_CONNECTIONS", default=200)
 PROXY_MAX_KEEPALIVE = env.int("PROXY_MAX_KEEPALIVE", default=50)
+# Header mode relays compressed answers as they came (chunked); true decodes them instead, as the reference did.
+PROXY_DECODE_COMPRESSION = env.bool("PROXY_DECODE_COMPRESSION", default=False)
 # The cookie that carries a token in browser mode (set by the portal's "Open Zenzefi").
 PROXY_COOKIE = "zg_proxy"
 PROXY_DEVICE_COOKIE = "zg_device"
