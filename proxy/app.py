@@ -28,7 +28,7 @@ from access.services import (
     token_validate_async,
 )
 from proxy import client as upstream
-from proxy import rewrite, sessions
+from proxy import pages, rewrite, sessions
 from proxy.paths import normalise, quote, scope_allows
 from proxy.services import session_open
 from zenzefi import metrics, ratelimit
@@ -63,10 +63,15 @@ CORS_METHODS = "GET, POST, PUT, DELETE, PATCH, OPTIONS, HEAD"
 
 
 class Reject(Exception):
-    def __init__(self, status: int, detail: str, headers: list | None = None):
+    """A refusal: JSON ``{"detail": ...}`` for clients, a page for a person in a browser (``pages.py``)."""
+
+    def __init__(self, status: int, detail: str, headers: list | None = None, *, kind: str = "", fresh: bool = False):
         self.status = status
         self.detail = detail
         self.headers = headers or []
+        self.kind = kind or pages.KIND_BY_STATUS.get(status, "error")
+        # The token has not been activated: its time has not started.
+        self.fresh = fresh
 
 
 def _proxy_rate() -> ratelimit.Rate | None:
@@ -127,6 +132,8 @@ class Request:
             cookies = SimpleCookie()
         self.cookies = {k: m.value for k, m in cookies.items()}
         self.token_scope = self.token_id = self.user_id = None
+        # A person in a browser (cookie mode, or no credentials and asking for HTML): refusals are pages.
+        self.browser = False
         self.rate_decision = None
         self.request_id = request_id(self.header("x-request-id"))
 
@@ -160,9 +167,12 @@ class ProxyApp:
                 status = await self._proxy(request, receive, send)
         except Reject as reject:
             status = reject.status
-            await _json(
-                send, reject.status, {"detail": reject.detail}, _cors(request.header("origin")) + reject.headers
-            )
+            if request.browser:
+                await pages.send_error(send, request, reject)
+            else:
+                await _json(
+                    send, reject.status, {"detail": reject.detail}, _cors(request.header("origin")) + reject.headers
+                )
         finally:
             elapsed = time.perf_counter() - started
             metrics.PROXY_REQUESTS.labels(request.method, str(status)).inc()
@@ -217,8 +227,12 @@ class ProxyApp:
         )
         return 200
 
-    async def _authorise(self, request: Request) -> tuple[TokenFacts, str, str, str]:
+    async def _authorise(self, request: Request) -> tuple[TokenFacts, str, str, str, sessions.Touch]:
+        """Every check in the reference's order. Opening the session and activating wait for the upstream."""
         secret, device, mode = self._credentials(request)
+        request.browser = mode == "cookie" or (
+            secret is None and device is None and "text/html" in (request.header("accept") or "")
+        )
         if not device:
             raise Reject(
                 403,
@@ -239,30 +253,44 @@ class ProxyApp:
         request.token_scope, request.token_id, request.user_id = facts.scope, facts.token_id, facts.user_id
         if touch.outcome == "conflict":
             since = datetime.fromtimestamp(touch.started, tz=UTC).isoformat()
-            minutes = max(1, settings.SESSION_IDLE_TIMEOUT_SECONDS // 60)
+            timeout = duration_words(settings.SESSION_IDLE_TIMEOUT_SECONDS)
             raise Reject(
                 409,
                 f"Token already in use on device '{touch.other_device[:8]}...'. Session started at {since}. "
-                f"Wait for session timeout ({minutes} minutes) or stop the other device.",
+                f"Wait for session timeout ({timeout}) or stop the other device.",
+                fresh=facts.activated_at is None,
             )
+        return facts, path, mode, device, touch
+
+    def _first_use(self, request: Request, facts: TokenFacts, touch: sessions.Touch, device: str, mode: str):
+        """After the upstream answered: open the device session if this request began it, and activate
+        the token on its first use (once: ``token_activate`` locks the row). None if the token was
+        revoked or expired meanwhile. Sync: one thread hop for both writes."""
         if touch.outcome == "new":
-            await sync_to_async(session_open, thread_sensitive=False)(
+            session_open(
                 session_id=touch.session_id,
                 token_id=facts.token_id,
                 user_id=facts.user_id,
                 device_id=device,
                 ip=request.ip,
-                user_agent=agent,
+                user_agent=request.header("user-agent") or "",
                 mode=mode,
                 started=touch.started,
                 previous=touch.previous,
             )
         if facts.activated_at is None:
-            # Every check passed: this is the token's first use, and its clock starts now.
-            facts = await sync_to_async(token_activate, thread_sensitive=False)(token_id=facts.token_id)
-            if facts is None:
-                raise Reject(401, "Invalid or expired access token")
-        return facts, path, mode, device
+            return token_activate(token_id=facts.token_id)
+        return facts
+
+    @staticmethod
+    async def _unreached(facts: TokenFacts, touch: sessions.Touch) -> None:
+        """The upstream did not answer: a session this request began is forgotten, so it was never opened."""
+        if touch.outcome != "new":
+            return
+        try:
+            await sync_to_async(sessions.drop, thread_sensitive=False)(facts.token_id, touch.session_id)
+        except Exception:
+            logger.warning("could not forget an unopened device session", exc_info=True)
 
     @staticmethod
     def _denied(scope: str, shown: str) -> Reject:
@@ -347,7 +375,7 @@ class ProxyApp:
         return headers
 
     async def _proxy(self, request: Request, receive, send) -> int:
-        facts, path, mode, _device = await self._authorise(request)
+        facts, path, mode, device, touch = await self._authorise(request)
         url = settings.ZENZEFI_TARGET_URL + "/" + quote(path)
         if request.query:
             url += "?" + request.query.decode("latin-1")
@@ -378,11 +406,27 @@ class ProxyApp:
         try:
             response = await http.send(outgoing, stream=True)
         except httpx.TimeoutException:
-            raise Reject(504, "Gateway Timeout: Zenzefi server did not respond") from None
+            await self._unreached(facts, touch)
+            raise Reject(
+                504, "Gateway Timeout: Zenzefi server did not respond", fresh=facts.activated_at is None
+            ) from None
         except httpx.HTTPError as exc:
             logger.warning("upstream unreachable: %s", type(exc).__name__)
-            raise Reject(502, "Bad Gateway: Unable to reach Zenzefi server") from None
+            await self._unreached(facts, touch)
+            raise Reject(502, "Bad Gateway: Unable to reach Zenzefi server", fresh=facts.activated_at is None) from None
         metrics.UPSTREAM_LATENCY.observe(time.perf_counter() - sent)
+        if touch.outcome == "new" or facts.activated_at is None:
+            # The upstream answered (any status): the session is real, and a first use starts the clock.
+            try:
+                facts = await sync_to_async(self._first_use, thread_sensitive=False)(
+                    request, facts, touch, device, mode
+                )
+            except BaseException:
+                await response.aclose()
+                raise
+            if facts is None:
+                await response.aclose()
+                raise Reject(401, "Invalid or expired access token")
         try:
             status = await self._relay(request, response, send, mode, counted)
         finally:
@@ -394,12 +438,19 @@ class ProxyApp:
 
     async def _relay(self, request: Request, response: httpx.Response, send, mode: str, counted: dict) -> int:
         rewrite_html = mode == "cookie" and "text/html" in response.headers.get("content-type", "")
+        # Header mode sends compressed bodies as they came but chunked, without the upstream's
+        # Content-Length: the desktop client decodes them and would otherwise cut the decoded body
+        # at the compressed length (bench/README.md, "Compressed answers").
+        encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+        decode = encoded and mode == "header" and settings.PROXY_DECODE_COMPRESSION
+        drop_length = rewrite_html or (encoded and mode == "header")
+        drop_encoding = rewrite_html or decode
         headers = []
         for name, value in response.headers.raw:
             lname = name.lower()
             if lname in HOP_BY_HOP or lname in (b"date", b"server"):
                 continue  # the server adds its own Date and Server
-            if rewrite_html and lname in (b"content-length", b"content-encoding"):
+            if (drop_length and lname == b"content-length") or (drop_encoding and lname == b"content-encoding"):
                 continue
             if mode == "cookie" and lname == b"location":
                 value = rewrite.rewrite_url(value.decode("latin-1"), settings.ZENZEFI_TARGET_URL).encode("latin-1")
@@ -418,13 +469,22 @@ class ProxyApp:
             return response.status_code
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_bytes() if decode else response.aiter_raw():
                 counted["out"] += len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except httpx.HTTPError:
             logger.warning("upstream broke off a response after its headers")
         await send({"type": "http.response.body", "body": b""})
         return response.status_code
+
+
+def duration_words(seconds: int) -> str:
+    """A timeout as the reference's English sentence needs it: "10 seconds", "1 minute", "2 hours"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" + ("" if count == 1 else "s")
+    return f"{seconds} second" + ("" if seconds == 1 else "s")
 
 
 proxy_app = ProxyApp()
