@@ -385,6 +385,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stress-duration", type=float, default=10, help="seconds of the 128-connection run")
     parser.add_argument("--stream-mb", type=int, default=100, help="size of the streamed response (default 100)")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
+    parser.add_argument(
+        "--compressed-kb",
+        type=int,
+        default=16,
+        help="size of the gzip-compressed JSON for the compressed-answer runs; 0 skips them (default 16)",
+    )
     args = parser.parse_args()
     if not (1 <= args.duration <= 600 and 1 <= args.connections <= 10000 and 1 <= args.workers <= 16):
         parser.error("duration 1..600 s, connections 1..10000, workers 1..16")
@@ -430,9 +436,9 @@ def main() -> int:
     if rpid:
         extra.append(("cpu_redis", lambda: cpu_seconds(rpid)))
 
-    def start(name: str, target: str, port: int, workers: int) -> Server:
+    def start(name: str, target: str, port: int, workers: int, **overrides: str) -> Server:
         argv = [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--workers", str(workers), *uvicorn_flags]
-        server = Server(name, argv, env, logdir, port)
+        server = Server(name, argv, {**env, **overrides}, logdir, port)
         servers.append(server)
         return server
 
@@ -523,6 +529,33 @@ def main() -> int:
             proxy, PROXY_PATH, headers, args, duration=args.stress_duration, connections=128, extra=extra
         )
 
+        compressed = {}
+        if args.compressed_kb:
+            # Header mode relays compressed answers chunked (default) or decodes them (PROXY_DECODE_COMPRESSION).
+            path = f"/api/v1/proxy/compressed?encoding=gzip&kb={args.compressed_kb}"
+            gzip_headers = {**headers, "Accept-Encoding": "gzip"}
+            decoding = start(
+                "proxy-decode", "zenzefi.asgi:application", free_port(), args.workers, PROXY_DECODE_COMPRESSION="true"
+            )
+            wait_port(decoding.port)
+            for name, server in (("baseline", baseline), ("proxy, relay", proxy), ("proxy, decode", decoding)):
+                wrk(
+                    server.url + path,
+                    duration=args.warmup,
+                    connections=args.connections,
+                    threads=args.threads,
+                    headers=gzip_headers,
+                    script=args.wrk_script,
+                )
+                log(
+                    f"compressed: {name}, {args.duration:g} s, {args.connections} connections, "
+                    f"gzip {args.compressed_kb} KB"
+                )
+                compressed[name] = measured_run(
+                    server, path, gzip_headers, args, duration=args.duration, connections=args.connections, extra=extra
+                )
+            decoding.stop()
+
         # The streaming check runs alone: the 2-worker servers go away first.
         proxy.stop()
         baseline.stop()
@@ -543,6 +576,8 @@ def main() -> int:
         )
 
         report(args, results, stress, memory, db_quiet)
+        if compressed:
+            report_compressed(args, compressed)
         warnings = [
             s.name + ": " + line
             for s in servers
@@ -658,6 +693,22 @@ def report(args, results: dict, stress: dict, memory: dict, db_quiet: bool) -> N
     ]
     for label, passed, value in checks:
         print(f"  {'PASS' if passed else 'FAIL'}  {label:<26} {value}")
+
+
+def report_compressed(args, compressed: dict) -> None:
+    print()
+    print(
+        f"compressed answers: GET /api/v1/proxy/compressed?encoding=gzip&kb={args.compressed_kb} "
+        f"(Accept-Encoding: gzip), {args.connections} connections; bytes/req = what reached the client"
+    )
+    print(HEADER_ROW + f" {'bytes/req':>9}")
+    for name, result in compressed.items():
+        print(fmt_row(name, result) + f" {result['bytes'] / max(1, result['requests']):>9.0f}")
+    base = compressed["baseline"]["rps"]
+    print(
+        "ratio to baseline req/s: "
+        + ", ".join(f"{name} {result['rps'] / base:.2f}" for name, result in compressed.items() if name != "baseline")
+    )
 
 
 if __name__ == "__main__":
