@@ -14,6 +14,10 @@ ensure_venv() {
   fi
   local stamp=.venv/.requirements.sha256 want
   want=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)-$req
+  # requirements-dev.txt includes requirements.txt: a dev install also satisfies the run command.
+  if [ "$req" = requirements.txt ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${want%-*}-requirements-dev.txt" ]; then
+    want=$(cat "$stamp")
+  fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "Installing Python packages from $req"
     .venv/bin/python -m pip install --quiet --upgrade pip
