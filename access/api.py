@@ -66,7 +66,11 @@ class TokenPurchaseView(APIView):
 
 class MyTokensView(APIView):
     class MyTokensInput(serializers.Serializer):
-        active_only = serializers.BooleanField(default=False)
+        # The reference's default: a client listing "my tokens" must not show revoked ones as usable.
+        active_only = serializers.BooleanField(
+            default=True,
+            help_text="true (default): only usable tokens (not revoked, not expired); false: all of your tokens.",
+        )
 
     @extend_schema(parameters=[MyTokensInput], responses={200: TokenOutput(many=True)}, summary="Your tokens")
     def get(self, request):

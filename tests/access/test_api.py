@@ -95,12 +95,42 @@ def test_my_tokens_newest_first_and_active_only(as_user, alice, bob):
         services.token_activate(token_id=old.pk)  # activated two hours ago: expired now
     client = as_user(alice)
 
-    everything = client.get("/api/v1/tokens/my-tokens").json()
+    everything = client.get("/api/v1/tokens/my-tokens", {"active_only": "false"}).json()
     active = client.get("/api/v1/tokens/my-tokens", {"active_only": "true"}).json()
 
     assert [t["id"] for t in everything] == [str(fresh.pk), str(revoked.pk), str(old.pk)]
     assert [t["status"] for t in everything] == ["ready", "revoked", "expired"]
     assert [t["id"] for t in active] == [str(fresh.pk)]
+
+
+def test_my_tokens_lists_only_usable_tokens_by_default(as_user, alice):
+    fund(alice, "50")
+    expired = services.token_purchase(user=alice, duration_hours=1)
+    revoked = services.token_purchase(user=alice, duration_hours=1)
+    services.token_revoke(user=alice, token_id=revoked.pk)
+    running = services.token_purchase(user=alice, duration_hours=12)
+    ready = services.token_purchase(user=alice, duration_hours=1)
+    with time_machine.travel(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)):
+        services.token_activate(token_id=expired.pk)
+    services.token_activate(token_id=running.pk)
+
+    response = as_user(alice).get("/api/v1/tokens/my-tokens")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [(t["id"], t["status"], t["is_active"]) for t in body] == [
+        (str(ready.pk), "ready", True),
+        (str(running.pk), "active", True),
+    ]
+
+
+def test_my_tokens_schema_documents_active_only_default_true(api):
+    schema = api.get("/api/schema", {"format": "json"}).json()
+
+    parameters = schema["paths"]["/api/v1/tokens/my-tokens/"]["get"]["parameters"]
+    (parameter,) = [p for p in parameters if p["name"] == "active_only"]
+    assert parameter["in"] == "query"
+    assert parameter["schema"] == {"type": "boolean", "default": True}
 
 
 def test_revoke_api_shape(as_user, alice):
