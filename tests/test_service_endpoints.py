@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 
 import pytest
 
@@ -33,6 +34,32 @@ def test_openapi_schema_lists_the_auth_endpoints(client):
     for path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/users/me"):
         assert any(p.rstrip("/") == path for p in paths), path
     assert "bearerAuth" in response.json()["components"]["securitySchemes"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/yaml"])
+def test_openapi_json_path_answers_json(client, accept):
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+
+    response = client.get("/openapi.json", **headers)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    document = json.loads(response.content)
+    assert document == client.get("/api/schema", {"format": "json"}).json()
+    assert document["openapi"].startswith("3.")
+    assert document["info"]["title"] == "Zenzefi Gate API"
+
+
+@pytest.mark.django_db
+def test_api_schema_keeps_content_negotiation(client):
+    as_yaml = client.get("/api/schema", HTTP_ACCEPT="application/yaml")
+    as_json = client.get("/api/schema", HTTP_ACCEPT="application/json")
+
+    assert as_yaml["Content-Type"].startswith("application/yaml")
+    assert as_yaml.content.startswith(b"openapi: 3.")
+    assert as_json["Content-Type"] == "application/json"
+    assert as_json.json()["openapi"].startswith("3.")
 
 
 @pytest.mark.django_db

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.renderers import OpenApiJsonRenderer2
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from access import api as access_api
@@ -8,6 +9,16 @@ from wallet import api as wallet_api
 from zenzefi import views
 from zenzefi.admin import dashboard_install
 from zenzefi.metrics import metrics_view
+
+
+class OpenApiJsonView(SpectacularAPIView):
+    """``/openapi.json``: the schema as ``application/json`` whatever ``Accept`` says, since the path promises JSON
+    (``/api/schema`` keeps content negotiation)."""
+
+    renderer_classes = [OpenApiJsonRenderer2]
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
 
 
 def api(route: str, view, name: str):
@@ -57,7 +68,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    path("openapi.json", SpectacularAPIView.as_view(), name="openapi-json"),
+    path("openapi.json", OpenApiJsonView.as_view(), name="openapi-json"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("metrics", metrics_view, name="metrics"),
