@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.views.decorators.vary import vary_on_headers
 
 from access.prices import price_table
 from zenzefi.health import current as health_current
@@ -8,10 +9,11 @@ from zenzefi.health import current as health_current
 VERSION = "1.0.0"
 
 
+@vary_on_headers("Accept")
 def home(request):
-    # Integrators probing the root get the reference's JSON welcome; browsers get the portal.
-    accept = request.headers.get("Accept", "")
-    if "application/json" in accept and "text/html" not in accept:
+    # Browsers name text/html in Accept; curl, httpx and monitoring probes send */* or nothing and get the
+    # reference's JSON welcome, as does anyone preferring JSON over HTML.
+    if request.get_preferred_type(["application/json", "text/html"]) != "text/html":
         return JsonResponse({"message": "Welcome to Zenzefi Backend", "version": VERSION, "docs": "/docs"})
     return render(request, "home.html", {"prices": price_table(), "rub_rate": settings.ZNC_TO_RUB_RATE})
 

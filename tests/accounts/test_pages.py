@@ -8,6 +8,7 @@ from accounts.models import AuditLog, User
 from tests.factories import PASSWORD
 
 STRONG = "Tr1cky-Passw0rd"
+FIREFOX_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def register_form(**overrides):
 
 
 def test_home_shows_the_price_table(browser):
-    response = browser.get("/")
+    response = browser.get("/", HTTP_ACCEPT=FIREFOX_ACCEPT)
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -41,6 +42,28 @@ def test_home_answers_json_to_api_clients(browser):
     response = browser.get("/", HTTP_ACCEPT="application/json")
 
     assert response.json() == {"message": "Welcome to Zenzefi Backend", "version": "1.0.0", "docs": "/docs"}
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/json, text/html;q=0.5", "nonsense"])
+def test_home_answers_json_unless_html_is_asked_for(browser, accept):
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+
+    response = browser.get("/", **headers)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"message": "Welcome to Zenzefi Backend", "version": "1.0.0", "docs": "/docs"}
+    assert "Accept" in [name.strip() for name in response["Vary"].split(",")]
+
+
+@pytest.mark.parametrize("accept", [FIREFOX_ACCEPT, "text/html", "text/html, application/json"])
+def test_home_answers_html_to_browsers(browser, accept):
+    response = browser.get("/", HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    assert "Access to Zenzefi by the hour" in response.content.decode()
+    assert "Accept" in [name.strip() for name in response["Vary"].split(",")]
 
 
 def test_register_page_is_prefilled_from_ref(browser, alice):
@@ -190,7 +213,7 @@ def test_forms_require_csrf(db):
 
 
 def test_language_switch_to_russian(browser):
-    response = browser.post("/i18n/setlang/", {"language": "ru", "next": "/"}, follow=True)
+    response = browser.post("/i18n/setlang/", {"language": "ru", "next": "/"}, follow=True, HTTP_ACCEPT=FIREFOX_ACCEPT)
 
     html = response.content.decode()
     assert '<html lang="ru">' in html
