@@ -140,6 +140,7 @@ class BundleAdmin(admin.ModelAdmin):
     form = BundleAdminForm
     list_display = (
         "name",
+        "name_ru",
         "token_count",
         "duration_hours",
         "scope",
@@ -151,7 +152,7 @@ class BundleAdmin(admin.ModelAdmin):
     )
     list_editable = ("is_active",)
     list_filter = ("is_active", "scope", "duration_hours")
-    search_fields = ("name", "description")
+    search_fields = ("name", "name_ru", "description", "description_ru")
     readonly_fields = ("id", "savings", "price_per_token", "created_at", "updated_at")
     ordering = ("total_price", "name")
     actions = ["take_off_sale"]

@@ -129,6 +129,8 @@ class BundleOutput(serializers.ModelSerializer):
             "id",
             "name",
             "description",
+            "name_ru",
+            "description_ru",
             "token_count",
             "duration_hours",
             "scope",
@@ -146,6 +148,9 @@ class BundleOutput(serializers.ModelSerializer):
 class BundleInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
+    # Not in the reference: the Russian texts the portal shows; empty falls back to name/description.
+    name_ru = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    description_ru = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
     token_count = serializers.IntegerField(min_value=1, max_value=1000)
     duration_hours = serializers.ChoiceField(choices=valid_durations())
     scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.FULL)
@@ -155,6 +160,9 @@ class BundleInput(serializers.Serializer):
     is_active = serializers.BooleanField(default=True)
 
     def validate_description(self, value):
+        return value or ""
+
+    def validate_description_ru(self, value):
         return value or ""
 
 

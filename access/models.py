@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from access.crypto import secret_decrypt
@@ -25,10 +26,17 @@ class TokenStatus(models.TextChoices):
     REVOKED = "revoked", _("Revoked")
 
 
+def _russian_active() -> bool:
+    return (get_language() or "").split("-")[0] == "ru"
+
+
 class Bundle(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(_("name"), max_length=100)
+    # Shown to Russian-speaking users; empty means "use the English text". The API's name/description stay English.
+    name_ru = models.CharField(_("name in Russian"), max_length=100, blank=True, default="")
     description = models.TextField(_("description"), blank=True, default="")
+    description_ru = models.TextField(_("description in Russian"), blank=True, default="")
     token_count = models.PositiveIntegerField(_("tokens"), validators=[MinValueValidator(1), MaxValueValidator(1000)])
     duration_hours = models.PositiveIntegerField(_("duration, hours"))
     scope = models.CharField(_("scope"), max_length=20, choices=Scope.choices, default=Scope.FULL)
@@ -58,6 +66,16 @@ class Bundle(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def display_name(self) -> str:
+        """The name in the active language; the English one when there is no Russian text."""
+        return self.name_ru if self.name_ru and _russian_active() else self.name
+
+    @property
+    def display_description(self) -> str:
+        """The description in the active language; the English one when there is no Russian text."""
+        return self.description_ru if self.description_ru and _russian_active() else self.description
 
     @property
     def savings(self) -> Decimal:

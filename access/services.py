@@ -382,7 +382,9 @@ def token_force_revoke(*, token_id, actor: Actor, reason: str = "revoked by admi
 
 BUNDLE_FIELDS = (
     "name",
+    "name_ru",
     "description",
+    "description_ru",
     "token_count",
     "duration_hours",
     "scope",

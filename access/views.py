@@ -154,7 +154,7 @@ def confirm_bundle(request, bundle_id):
                 "%(name)s bought: %(count)d tokens added, %(price)s ZNC.",
                 len(tokens),
             )
-            % {"name": bundle.name, "count": len(tokens), "price": _znc(bundle.total_price)},
+            % {"name": bundle.display_name, "count": len(tokens), "price": _znc(bundle.total_price)},
         )
         return redirect("access:tokens")
     context = {

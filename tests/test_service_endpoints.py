@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -60,6 +61,41 @@ def test_api_schema_keeps_content_negotiation(client):
     assert as_yaml.content.startswith(b"openapi: 3.")
     assert as_json["Content-Type"] == "application/json"
     assert as_json.json()["openapi"].startswith("3.")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "brand", "index_title", "apps"),
+    [
+        ("ru", "Zenzefi Gate · админка", "Администрирование", ["Доступ", "Кошелёк", "Прокси", "Учётные записи"]),
+        ("en", "Zenzefi Gate · admin", "Administration", ["Access", "Accounts", "Proxy", "Wallet"]),
+    ],
+)
+def test_admin_index_is_branded_and_names_the_apps_in_the_users_language(
+    client, admin_user, language, brand, index_title, apps
+):
+    client.force_login(admin_user)
+    client.cookies["django_language"] = language
+
+    response = client.get("/admin/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"<title>{index_title} | {brand}</title>" in page
+    assert f'<div id="site-name"><a href="/admin/">{brand}</a></div>' in page
+    assert f"<h1>{index_title}</h1>" in page
+    assert "Django administration" not in page and "Администрирование Django" not in page
+    captions = re.findall(r'<a href="/admin/(access|accounts|proxy|wallet)/" class="section"[^>]*>([^<]+)</a>', page)
+    assert sorted(name for _label, name in captions) == apps
+
+
+@pytest.mark.django_db
+def test_admin_login_page_is_branded_in_russian(client):
+    response = client.get("/admin/login/", HTTP_ACCEPT_LANGUAGE="ru")
+
+    page = response.content.decode()
+    assert '<div id="site-name"><a href="/admin/">Zenzefi Gate · админка</a></div>' in page
+    assert "Django administration" not in page and "Администрирование Django" not in page
 
 
 @pytest.mark.django_db

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WalletConfig(AppConfig):
     name = "wallet"
+    verbose_name = _("Wallet")
     default_auto_field = "django.db.models.BigAutoField"

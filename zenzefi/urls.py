@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.renderers import OpenApiJsonRenderer2
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -55,6 +56,10 @@ api_urlpatterns = [
 ]
 
 dashboard_install(admin.site)  # the operator dashboard on /admin/; must run before admin.site.urls is read
+# Lazy strings: each admin page renders them in its user's language.
+admin.site.site_header = _("Zenzefi Gate · admin")
+admin.site.site_title = _("Zenzefi Gate · admin")
+admin.site.index_title = _("Administration")
 
 urlpatterns = [
     path("", views.home, name="home"),

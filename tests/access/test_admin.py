@@ -231,6 +231,39 @@ def test_bundle_create_through_the_service(staff, admin_user):
     assert (entry.user_id, entry.resource_id) == (admin_user.pk, str(bundle.pk))
 
 
+def test_bundle_russian_texts_are_edited_in_admin(staff, admin_user):
+    bundle = Bundle.objects.get(name="Pro Bundle")
+    form = staff.get(f"{BUNDLES}{bundle.pk}/change/", HTTP_ACCEPT_LANGUAGE="ru")
+    data = {
+        **VALID_BUNDLE,
+        "name": bundle.name,
+        "name_ru": "Мастерская",
+        "description": bundle.description,
+        "description_ru": "10 токенов по 24 часа.",
+        "token_count": "10",
+        "discount_percent": "15.00",
+        "base_price": "180.00",
+        "total_price": "153.00",
+    }
+
+    response = staff.post(f"{BUNDLES}{bundle.pk}/change/", data)
+
+    page = html(form)
+    assert '<label for="id_name_ru">Название на русском:</label>' in page
+    assert '<input type="text" name="name_ru" value="Профи"' in page
+    assert '<label for="id_description_ru">Описание на русском:</label>' in page
+    assert response.status_code == 302
+    bundle.refresh_from_db()
+    assert (bundle.name, bundle.name_ru, bundle.description_ru) == (
+        "Pro Bundle",
+        "Мастерская",
+        "10 токенов по 24 часа.",
+    )
+    entry = AuditLog.objects.get(action="bundle_update")
+    assert entry.details["changed_fields"]["name_ru"] == {"old": "Профи", "new": "Мастерская"}
+    assert set(entry.details["changed_fields"]) == {"name_ru", "description_ru"}
+
+
 @pytest.mark.parametrize(
     ("field", "value", "error"),
     [
@@ -257,7 +290,9 @@ def test_bundle_change_is_audited_with_the_difference(staff, admin_user):
     bundle = Bundle.objects.get(name="Starter Pack")
     data = {
         "name": bundle.name,
+        "name_ru": bundle.name_ru,
         "description": bundle.description,
+        "description_ru": bundle.description_ru,
         "token_count": "5",
         "duration_hours": "24",
         "scope": "full",

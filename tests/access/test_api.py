@@ -264,6 +264,32 @@ def test_superuser_creates_patches_and_soft_deletes_a_bundle(as_user, admin_user
     assert actions == ["bundle_create", "bundle_update", "bundle_delete"]
 
 
+def test_bundle_api_keeps_english_texts_and_carries_the_russian_ones(as_user, admin_user, api):
+    client = as_user(admin_user)
+
+    created = client.post("/api/v1/bundles/", {**BUNDLE, "name_ru": "Выходные"}, format="json")
+    bundle_id = created.json()["id"]
+    patched = client.patch(f"/api/v1/bundles/{bundle_id}", {"description_ru": "Два дня"}, format="json")
+    listed = {b["name"]: b for b in api.get("/api/v1/bundles/", HTTP_ACCEPT_LANGUAGE="ru").json()["items"]}
+
+    assert created.status_code == 201
+    assert (created.json()["name"], created.json()["name_ru"], created.json()["description_ru"]) == (
+        "Weekend",
+        "Выходные",
+        "",
+    )
+    assert (patched.json()["name_ru"], patched.json()["description"], patched.json()["description_ru"]) == (
+        "Выходные",
+        "Two days",
+        "Два дня",
+    )
+    starter = listed["Starter Pack"]
+    assert (starter["description"], starter["name_ru"]) == (
+        "5 tokens of 24 hours: try the service for a working week.",
+        "Стартовый",
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

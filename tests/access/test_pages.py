@@ -139,6 +139,58 @@ def test_buy_page_shows_grid_bundles_and_balance(portal, alice, django_assert_ma
     assert f"20 {TIMES} 7 days" in ultimate
 
 
+def bundle_card(page: str, name: str) -> str:
+    start = page.index(f'data-testid="bundle-card" data-bundle="{name}"')
+    return page[start : page.index("</article>", start)]
+
+
+@pytest.mark.parametrize(
+    ("language", "name", "description"),
+    [
+        ("ru", "Стартовый", "5 токенов по 24 часа: попробуйте сервис в течение рабочей недели."),
+        ("en", "Starter Pack", "5 tokens of 24 hours: try the service for a working week."),
+    ],
+)
+def test_buy_page_shows_bundles_in_the_users_language(portal, language, name, description):
+    page = html(portal.get("/access/", HTTP_ACCEPT_LANGUAGE=language))
+
+    card = bundle_card(page, "Starter Pack")  # the data attribute stays the English name, whatever the language
+    assert f"<h3>{name}</h3>" in card
+    assert f'<p class="muted bundle-description">{description}</p>' in card
+    assert f'<html lang="{language}">' in page
+
+
+def test_buy_page_falls_back_to_english_where_the_russian_text_is_empty(portal):
+    Bundle.objects.filter(name="Pro Bundle").update(name_ru="", description_ru="")
+    Bundle.objects.filter(name="Starter Pack").update(description_ru="")
+
+    page = html(portal.get("/access/", HTTP_ACCEPT_LANGUAGE="ru"))
+
+    pro = bundle_card(page, "Pro Bundle")
+    assert "<h3>Pro Bundle</h3>" in pro
+    assert '<p class="muted bundle-description">10 tokens of 24 hours for a busy workshop.</p>' in pro
+    starter_card = bundle_card(page, "Starter Pack")
+    assert "<h3>Стартовый</h3>" in starter_card
+    assert '<p class="muted bundle-description">5 tokens of 24 hours: try the service for a working week.</p>' in (
+        starter_card
+    )
+
+
+def test_bundle_purchase_pages_name_the_bundle_in_russian(portal, alice):
+    fund(alice, "100")
+    portal.cookies["django_language"] = "ru"
+
+    confirm = html(portal.get(f"/access/buy/bundle/{starter().pk}/"))
+    bought = portal.post(f"/access/buy/bundle/{starter().pk}/", follow=True)
+    token = AccessToken.objects.filter(user=alice).first()
+    detail = html(portal.get(f"/access/tokens/{token.pk}/"))
+
+    assert "<h1>Стартовый</h1>" in confirm
+    assert messages_of(bought) == ["Пакет «Стартовый» куплен: добавлено 5 токенов, 81,00 ZNC."]
+    assert html(bought).count('<span class="tag" title="Пакет">Стартовый</span>') == 5
+    assert "<dd>Стартовый</dd>" in detail
+
+
 def test_nav_links_for_logged_in_users(portal):
     page = html(portal.get("/access/tokens/"))
 
