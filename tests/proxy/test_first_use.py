@@ -92,7 +92,9 @@ def test_compressed_answers_reach_the_desktop_client_whole(gate, upstream, token
     path = f"/api/v1/proxy/compressed?encoding={encoding}" + (f"&kb={kb}" if kb else "")
     expected = document(kb)
 
-    status, headers, body = asyncio.run(_through_desktop_client(gate.url, path, auth(token)))
+    # In a thread of its own: Playwright's sync API may have left an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        status, headers, body = pool.submit(asyncio.run, _through_desktop_client(gate.url, path, auth(token))).result()
 
     assert status == 200
     assert headers["content-type"] == "application/json"
