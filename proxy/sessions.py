@@ -6,7 +6,9 @@ a request's device may use the token: the same device touches the session,
 another device is refused while the session is active within
 SESSION_IDLE_TIMEOUT_SECONDS, after which it takes over (the old session is
 returned so it can be closed). Without Redis (embedded default) the same
-rule runs in process memory.
+rule runs on the shared database cache, one token at a time under a
+zenzefi.sharedcache lock, so the worker's flush sees the web's sessions and
+counters; an index key lists the tokens that have a session.
 """
 
 import asyncio
@@ -15,13 +17,17 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 
-from zenzefi import aioredis
+from zenzefi import aioredis, sharedcache
 
 logger = logging.getLogger(__name__)
 
 KEY = "proxy:session:{}"
+# Without Redis: the ids of the tokens whose session key may exist (snapshot_all cannot scan the cache).
+INDEX_KEY = "proxy:session-index"
 # Kept well past the idle timeout, so the flush task still finds the counters.
 RETENTION_SECONDS = 7 * 24 * 3600
 
@@ -93,8 +99,6 @@ class Touch:
     previous: dict | None = None
 
 
-_memory: dict[str, dict] = {}
-_memory_lock = asyncio.Lock()
 _script = None
 _combined = None
 
@@ -111,7 +115,9 @@ async def touch(*, token_id: str, device_id: str, ip: str, user_agent: str) -> T
     new_sid = str(uuid.uuid4())
     redis = aioredis.client()
     if redis is None:
-        return await _touch_memory(token_id, device_id, now, idle, new_sid, ip, user_agent)
+        return await sync_to_async(_touch_shared, thread_sensitive=False)(
+            token_id, device_id, now, idle, new_sid, ip, user_agent
+        )
     if _script is None:
         _script = redis.register_script(_TOUCH)
     result = [
@@ -194,12 +200,14 @@ async def check_and_touch(
     return outcome, result[1], touch, decision
 
 
-async def _touch_memory(token_id, device_id, now, idle, new_sid, ip, user_agent) -> Touch:
-    async with _memory_lock:
-        cur = _memory.get(token_id)
+def _touch_shared(token_id, device_id, now, idle, new_sid, ip, user_agent) -> Touch:
+    """The device rule of ``_TOUCH`` on the shared cache (no Redis): read, decide and write under the token's lock."""
+    key = KEY.format(token_id)
+    with sharedcache.locked(key):
+        cur = cache.get(key)
         if cur and cur["device"] == device_id:
-            cur.update(last=now, ip=ip, ua=user_agent)
-            cur["req"] += 1
+            cur.update(last=now, ip=ip or "", ua=(user_agent or "")[:512], req=cur["req"] + 1)
+            cache.set(key, cur, timeout=RETENTION_SECONDS)
             return Touch("same", session_id=cur["sid"], started=cur["started"])
         if cur and now - cur["last"] < idle:
             return Touch("conflict", other_device=cur["device"], started=cur["started"])
@@ -211,12 +219,17 @@ async def _touch_memory(token_id, device_id, now, idle, new_sid, ip, user_agent)
             "req": 1,
             "bin": 0,
             "bout": 0,
-            "ip": ip,
-            "ua": user_agent,
+            "ip": ip or "",
+            "ua": (user_agent or "")[:512],
         }
-        _memory[token_id] = fresh
-        previous = {k: cur[k] for k in ("sid", "last", "req", "bin", "bout")} if cur else None
-        return Touch("new", session_id=new_sid, started=now, previous=previous)
+        cache.set(key, fresh, timeout=RETENTION_SECONDS)
+    # After the session exists, so snapshot_all's pruning cannot drop a live one from the index.
+    with sharedcache.locked(INDEX_KEY):
+        index = cache.get(INDEX_KEY) or []
+        if token_id not in index:
+            cache.set(INDEX_KEY, [*index, token_id], timeout=None)
+    previous = {k: cur[k] for k in ("sid", "last", "req", "bin", "bout")} if cur else None
+    return Touch("new", session_id=new_sid, started=now, previous=previous)
 
 
 # Bytes are counted in process memory and added to the sessions in Redis once a
@@ -237,12 +250,6 @@ _add_bytes = None
 
 
 def count_bytes(*, token_id: str, bytes_in: int, bytes_out: int) -> None:
-    if not settings.REDIS_URL:
-        cur = _memory.get(token_id)
-        if cur:
-            cur["bin"] += bytes_in
-            cur["bout"] += bytes_out
-        return
     pending = _pending.setdefault(token_id, [0, 0])
     pending[0] += bytes_in
     pending[1] += bytes_out
@@ -269,6 +276,13 @@ async def flush_bytes() -> None:
     batch = dict(_pending)
     _pending.clear()
     redis = aioredis.client()
+    if redis is None:
+        try:
+            await sync_to_async(_add_bytes_shared, thread_sensitive=False)(batch)
+        except Exception:
+            _pending_again(batch)
+            raise
+        return
     if _add_bytes is None:
         _add_bytes = redis.register_script(_ADD_BYTES)
     keys = [aioredis.cache_key(KEY.format(token_id)) for token_id in batch]
@@ -276,17 +290,32 @@ async def flush_bytes() -> None:
     try:
         await _add_bytes(keys=keys, args=args, client=redis)
     except Exception:
-        for token_id, (bytes_in, bytes_out) in batch.items():
-            pending = _pending.setdefault(token_id, [0, 0])
-            pending[0] += bytes_in
-            pending[1] += bytes_out
+        _pending_again(batch)
         raise
+
+
+def _pending_again(batch: dict[str, list[int]]) -> None:
+    for token_id, (bytes_in, bytes_out) in batch.items():
+        pending = _pending.setdefault(token_id, [0, 0])
+        pending[0] += bytes_in
+        pending[1] += bytes_out
+
+
+def _add_bytes_shared(batch: dict[str, list[int]]) -> None:
+    for token_id, (bytes_in, bytes_out) in batch.items():
+        key = KEY.format(token_id)
+        with sharedcache.locked(key):
+            cur = cache.get(key)
+            if cur:  # as the Redis script: only sessions that still exist
+                cur["bin"] += bytes_in
+                cur["bout"] += bytes_out
+                cache.set(key, cur, timeout=RETENTION_SECONDS)
 
 
 def snapshot_all() -> dict[str, dict]:
     """Every live session hash, for the flush task (sync; runs in Celery or a test)."""
     if not settings.REDIS_URL:
-        return {token_id: dict(values) for token_id, values in _memory.items()}
+        return _snapshot_shared()
     from django_redis import get_redis_connection
 
     redis = get_redis_connection("default")
@@ -299,12 +328,27 @@ def snapshot_all() -> dict[str, dict]:
     return found
 
 
+def _snapshot_shared() -> dict[str, dict]:
+    index = cache.get(INDEX_KEY) or []
+    values = cache.get_many([KEY.format(token_id) for token_id in index])
+    found = {token_id: values[KEY.format(token_id)] for token_id in index if KEY.format(token_id) in values}
+    if len(found) < len(index):
+        # Drop the tokens whose session is gone, re-checked under the index lock (a touch may have made one since).
+        with sharedcache.locked(INDEX_KEY):
+            index = cache.get(INDEX_KEY) or []
+            alive = cache.get_many([KEY.format(token_id) for token_id in index])
+            cache.set(INDEX_KEY, [t for t in index if KEY.format(t) in alive], timeout=None)
+    return found
+
+
 def drop(token_id: str, session_id: str) -> None:
     """Forget a closed session's hash, unless a new session replaced it meanwhile."""
     if not settings.REDIS_URL:
-        cur = _memory.get(token_id)
-        if cur and cur["sid"] == session_id:
-            del _memory[token_id]
+        key = KEY.format(token_id)
+        with sharedcache.locked(key):
+            cur = cache.get(key)
+            if cur and cur["sid"] == session_id:
+                cache.delete(key)
         return
     from django_redis import get_redis_connection
 

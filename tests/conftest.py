@@ -7,14 +7,12 @@ from rest_framework.test import APIClient
 from accounts.tokens import jwt_pair
 from tests.factories import PASSWORD, UserFactory
 from tests.servers import ThreadServer, fake_zenzefi
-from zenzefi import ratelimit
 
 
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with an empty Redis database (rate-limit windows, caches)."""
     cache.clear()
-    ratelimit.reset_memory()
     yield
     cache.clear()
 

@@ -82,8 +82,11 @@ class ThreadServer:
 
 
 @contextlib.contextmanager
-def process_server(env: dict[str, str]):
-    """Our ASGI app in a separate uvicorn process (for checks that must hold across processes)."""
+def process_server(env: dict[str, str], *, unset: tuple[str, ...] = ()):
+    """Our ASGI app in a separate uvicorn process (for checks that must hold across processes).
+
+    ``env`` is added to this process's environment, without the variables named in ``unset``.
+    """
     port = free_port()
     process = subprocess.Popen(
         [
@@ -99,7 +102,7 @@ def process_server(env: dict[str, str]):
             "warning",
         ],
         cwd=ROOT,
-        env={**os.environ, "ENV_FILE": "", **env},
+        env={**{k: v for k, v in os.environ.items() if k not in unset}, "ENV_FILE": "", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -41,7 +41,7 @@ def test_embedded_default_needs_no_server():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "django.db.backends.sqlite3",
-        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.db.DatabaseCache",
         "filesystem://",
     ]
 

@@ -38,7 +38,9 @@ HEALTH_STATUSES = {
     "up": (_("Up"), "ok"),
     "down": (_("Down"), "bad"),
 }
-HEALTH_CHECKS = {"database": _("Database"), "redis": _("Redis"), "zenzefi": _("Zenzefi")}
+HEALTH_CHECKS = {"database": _("Database"), "redis": _("Redis"), "cache": _("Cache"), "zenzefi": _("Zenzefi")}
+# The embedded default's shared cache (no Redis), by the backend its check reports (zenzefi.health).
+CACHE_LABELS = {"database": _("Cache (database)"), "file": _("Cache (files)")}
 
 
 def _sum(value) -> Decimal:
@@ -136,11 +138,17 @@ def _checked_at(report: dict) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _check_label(name: str, check: dict):
+    if name == "cache":
+        return CACHE_LABELS.get(check.get("backend"), HEALTH_CHECKS["cache"])
+    return HEALTH_CHECKS.get(name, name)
+
+
 def _health(now: dt.datetime) -> dict | None:
     """The report the beat task cached, or None. Never runs the checks: a dashboard view must stay fast."""
     try:
         report = cache.get(HEALTH_KEY)
-    except Exception:  # the cache is Redis; when it is down the page still renders, without health
+    except Exception:  # the cache (Redis, or the database table) is down: the page still renders, without health
         logger.warning("could not read the health report")
         report = None
     if not isinstance(report, dict) or "status" not in report:
@@ -150,7 +158,7 @@ def _health(now: dt.datetime) -> dict | None:
     checks = [
         {
             "name": name,
-            "label": HEALTH_CHECKS.get(name, name),
+            "label": _check_label(name, check),
             **_health_status(check.get("status")),
             "latency_ms": check.get("latency_ms"),
             "error": check.get("error"),

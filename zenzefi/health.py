@@ -1,10 +1,14 @@
 """Health of the service and what it depends on: database, Redis, the upstream Zenzefi.
 
+Without Redis (the embedded default) the second check is ``cache``: the shared
+database cache the processes meet in, written and read back
+(``{"status": "up", "backend": "database"}``), so a missing cache table shows.
+
 Celery beat refreshes the report every HEALTH_CHECK_INTERVAL seconds into the
 cache (``health:status``); ``/health`` answers from there and runs the checks
 itself, with short timeouts, only when the report is missing or stale.
 Overall: ``unhealthy`` when the database is down (nothing works), ``degraded``
-when Redis or Zenzefi is down, else ``healthy``.
+when Redis (or the shared cache) or Zenzefi is down, else ``healthy``.
 """
 
 import logging
@@ -15,7 +19,7 @@ from datetime import UTC, datetime
 import httpx
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +49,33 @@ def _database() -> None:
         connection.close()  # checks run in worker threads: leave no connection behind
 
 
-def _redis() -> dict | None:
-    if not settings.REDIS_URL:
-        return {"backend": "local-memory"}
+def _redis() -> None:
     from django_redis import get_redis_connection
 
     get_redis_connection("default").ping()
     return None
+
+
+CACHE_PROBE_KEY = "health:probe"
+# How the report names the shared cache's backend (settings.CACHES).
+CACHE_BACKENDS = {
+    "django.core.cache.backends.db.DatabaseCache": "database",
+    "django.core.cache.backends.filebased.FileBasedCache": "file",
+    "django.core.cache.backends.locmem.LocMemCache": "local-memory",
+}
+
+
+def _shared_cache() -> dict:
+    """The embedded default's cache table answers a write and a read."""
+    try:
+        probe = time.time()
+        cache.set(CACHE_PROBE_KEY, probe, timeout=60)
+        if cache.get(CACHE_PROBE_KEY) != probe:
+            raise RuntimeError("the cache did not keep a value")
+    finally:
+        connections.close_all()  # checks run in worker threads: leave no connection behind
+    backend = settings.CACHES["default"]["BACKEND"]
+    return {"backend": CACHE_BACKENDS.get(backend, backend.rsplit(".", 1)[-1])}
 
 
 def _zenzefi(timeout: float) -> dict:
@@ -71,7 +95,11 @@ def run_checks(*, timeout: float | None = None) -> dict:
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {
             "database": pool.submit(_timed, _database),
-            "redis": pool.submit(_timed, _redis),
+            **(
+                {"redis": pool.submit(_timed, _redis)}
+                if settings.REDIS_URL
+                else {"cache": pool.submit(_timed, _shared_cache)}
+            ),
             "zenzefi": pool.submit(_timed, lambda: _zenzefi(timeout)),
         }
         checks = {name: future.result() for name, future in futures.items()}
@@ -97,7 +125,7 @@ def refresh() -> dict:
     report = run_checks()
     try:
         cache.set(HEALTH_KEY, report, timeout=settings.HEALTH_CHECK_INTERVAL * 3)
-    except Exception:  # Redis down: the report says so; /health will check inline
+    except Exception:  # the cache is down: the report says so; /health will check inline
         logger.warning("could not store the health report")
     return report
 

@@ -2,24 +2,26 @@
 
 A window is a Redis sorted set of hit timestamps (``rl:<bucket>:<key>``),
 trimmed and counted atomically by one Lua script. Without Redis (the embedded
-default) the same algorithm runs in process memory. Redis errors fail open:
-an outage of the limiter must not lock users out.
+default) the same algorithm runs on the shared database cache: the window is a
+list of hit timestamps, read and written under a zenzefi.sharedcache lock, so
+every process counts into the same window. Errors fail open: an outage of the
+limiter must not lock users out.
 """
 
+import hashlib
 import logging
 import math
 import secrets
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from zenzefi import metrics
+from zenzefi import metrics, sharedcache
 from zenzefi.errors import RateLimited
 from zenzefi.middleware import HybridMiddleware
 from zenzefi.net import request_ip
@@ -89,28 +91,21 @@ return {allowed, count, first}
 """
 
 
-class _MemoryWindows:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._hits: dict[str, deque] = {}
-
-    def run(self, key: str, now: int, window: int, limit: int, record: bool) -> tuple[int, int, int]:
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - window:
-                hits.popleft()
-            allowed = len(hits) < limit
-            if allowed and record:
-                hits.append(now)
-            first = hits[0] if hits else now
-            return int(allowed), len(hits), first
-
-    def clear(self):
-        with self._lock:
-            self._hits.clear()
+def _run_shared(key: str, now: int, window: int, limit: int, record: bool) -> tuple[int, int, int]:
+    """The Lua script's rule on the shared cache. The user-given part of the key is hashed (cache-key safe)."""
+    bucket, _sep, rest = key.partition(":")[2].partition(":")
+    name = f"rl:{bucket}:{hashlib.sha256(rest.encode()).hexdigest()[:32]}"
+    with sharedcache.locked(name):
+        stored = cache.get(name) or []
+        hits = [t for t in stored if t > now - window]
+        allowed = len(hits) < limit
+        if allowed and record:
+            hits.append(now)
+        if hits != stored:
+            cache.set(name, hits, timeout=math.ceil(window / 1000))
+    return int(allowed), len(hits), hits[0] if hits else now
 
 
-_memory = _MemoryWindows()
 _script = None
 
 
@@ -128,7 +123,11 @@ def _evaluate(key: str, rate: Rate, *, record: bool) -> Decision:
     window = rate.seconds * 1000
     client = _redis()
     if client is None:
-        allowed, count, first = _memory.run(key, now, window, rate.count, record)
+        try:
+            allowed, count, first = _run_shared(key, now, window, rate.count, record)
+        except Exception:  # the limiter fails open
+            logger.warning("rate limiter unavailable; request allowed", exc_info=True)
+            return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
     else:
         try:
             if _script is None:
@@ -191,10 +190,6 @@ def decide(rate: Rate, now_ms: int, allowed: int, count: int, first_ms: int) -> 
 def check(bucket: str, key: str, rate: Rate) -> Decision:
     """Whether one more hit would be allowed, without counting one."""
     return _evaluate(f"rl:{bucket}:{key}", rate, record=False)
-
-
-def reset_memory() -> None:
-    _memory.clear()
 
 
 class AuthRateLimitMiddleware(HybridMiddleware):

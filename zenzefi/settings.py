@@ -1,8 +1,8 @@
 """Settings for Zenzefi Gate, read from the environment (django-environ).
 
 With no DATABASE_URL / REDIS_URL the project runs on its embedded default:
-SQLite, the local-memory cache and a file-system Celery broker, so it starts
-on a bare machine. With them set it runs on PostgreSQL and Redis, which is the
+SQLite, a cache table in the same SQLite file and a file-system Celery broker,
+so it starts on a bare machine. With them set it runs on PostgreSQL and Redis, which is the
 production and test configuration. Every variable is listed in .env.example.
 """
 
@@ -97,6 +97,14 @@ VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the Celery worker write this one file at once (the
+    # cache table below included). BEGIN IMMEDIATE takes the write lock up front
+    # and waits for it (timeout, seconds) instead of failing "database is
+    # locked" half-way; WAL lets readers go on while one process writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -114,7 +122,24 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "zenzefi"}}
+    # The embedded default: a cache table in the database (on SQLite, the same
+    # file), created by `manage.py createcachetable` (scripts/run does it). It
+    # must be shared by every process: the worker's health report, token
+    # invalidations and session flushes have to reach the web, and the device
+    # rule and rate limits must see the web's state. The database cache is
+    # chosen over the file-based one because its add() is atomic (a unique
+    # key in one transaction), which is what zenzefi.sharedcache builds its lock
+    # on; the file cache's add() is check-then-write. MAX_ENTRIES is raised so
+    # culling (which drops a third of the rows once full) never removes live
+    # device sessions or rate-limit windows on a one-machine install.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "zenzefi_cache",
+            "KEY_PREFIX": "zg",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
+    }
 
 # --- Auth ----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
