@@ -4,8 +4,10 @@ Run it with ``python -m proxy.fake_zenzefi --port 18090`` (add ``--tls`` for
 HTTPS with a self-signed certificate written next to it). It is a bare ASGI
 app served by uvicorn, so it costs the proxy's benchmarks little.
 
+``scripts/run`` starts it as the demo upstream when ZENZEFI_TARGET_URL is unset.
+
 Endpoints: ``/`` (an HTML UI page with absolute and relative links, a
-stylesheet, an image and a form), ``/static/app.css``, ``/static/logo.svg``,
+stylesheet, an image and a form, that says it is simulated), ``/static/app.css``, ``/static/logo.svg``,
 certificate JSON shaped like Zenzefi's (``/certificates/filter``,
 ``/certificates/details/{id}``, ``POST /certificates/import/``),
 ``/users/currentUser``, ``/echo`` (what arrived: method, path, query,
@@ -52,6 +54,7 @@ def _page(host: str, scheme: str) -> bytes:
 <body><div class="card">
 <img src="/static/logo.svg" alt="Zenzefi logo" id="logo" width="64" height="64">
 <h1>Zenzefi certificate management</h1>
+<p id="simulated">Simulated Zenzefi (demo upstream of Zenzefi Gate): sample data, not a real server.</p>
 <ul>
   <li><a href="/certificates/filter" id="link-absolute-path">Certificates</a></li>
   <li><a href="certificates/details/1" id="link-relative">Certificate 1</a></li>

@@ -33,6 +33,16 @@ url_port() { python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1])
 is_local() { case "$1" in 127.*|localhost|::1) return 0 ;; *) return 1 ;; esac; }
 port_open() { python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))))' "$1" "$2"; }
 
+# ZENZEFI_TARGET_URL from the environment, else from the env file ($1); empty when neither sets it.
+configured_target() {
+  local value=${ZENZEFI_TARGET_URL:-}
+  if [ -z "$value" ] && [ -f "$1" ]; then
+    value=$(sed -n 's/^[[:space:]]*\(export[[:space:]]\+\)\?ZENZEFI_TARGET_URL[[:space:]]*=[[:space:]]*//p' "$1" | tail -n1)
+    value=${value%[\"\']}; value=${value#[\"\']}
+  fi
+  printf '%s' "$value"
+}
+
 wait_port() {
   local host=$1 port=$2 i
   for i in $(seq 1 30); do port_open "$host" "$port" && return 0; sleep 1; done

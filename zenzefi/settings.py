@@ -87,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "zenzefi.context_processors.demo",
             ],
         },
     },
@@ -269,6 +270,9 @@ TOKEN_PRICES = {
     720: Decimal(env.str("TOKEN_PRICE_30D", default="300.00")),
 }
 ZENZEFI_TARGET_URL = env("ZENZEFI_TARGET_URL", default="http://127.0.0.1:18090").rstrip("/")
+# True when ZENZEFI_TARGET_URL is the project's fake Zenzefi (scripts/run starts it
+# when no target is configured): the portal then says Zenzefi is simulated.
+ZENZEFI_DEMO = env.bool("ZENZEFI_DEMO", default=False)
 ZENZEFI_VERIFY_TLS = env.bool("ZENZEFI_VERIFY_TLS", default=True)
 ZENZEFI_CA_BUNDLE = env("ZENZEFI_CA_BUNDLE", default="")
 SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=300)
