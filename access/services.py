@@ -20,10 +20,16 @@ from access.crypto import secret_digest, secret_encrypt, secret_generate
 from access.models import CENT, AccessToken, Bundle, Scope
 from access.prices import token_price, valid_durations
 from accounts.models import User
-from accounts.services import INACTIVE_USER_KEY, audit_record, user_is_blocked
+from accounts.services import (
+    INACTIVE_USER_KEY,
+    audit_record,
+    cache_forget,
+    cache_repairs_after_outage,
+    user_is_blocked,
+)
 from wallet.models import Transaction
 from wallet.services import SYSTEM, Actor, balance_change, referral_bonus_grant
-from zenzefi import metrics
+from zenzefi import metrics, rediscache
 from zenzefi.errors import DomainError, NotFound
 
 logger = logging.getLogger(__name__)
@@ -97,11 +103,14 @@ def _cache_put(digest: str, facts: TokenFacts, now: dt.datetime) -> None:
         # Never outlive the token: the entry is gone by the time the token expires.
         timeout = min(timeout, int((facts.expires_at - now).total_seconds()))
     if timeout > 0:
-        cache.set(_cache_key(digest), facts.dumps(), timeout=timeout)
+        rediscache.safe_set(_cache_key(digest), facts.dumps(), timeout=timeout)
 
 
 def _cache_drop(digest: str) -> None:
-    transaction.on_commit(lambda: cache.delete(_cache_key(digest)))
+    """Drop the cached facts when the change commits. Never fails the committed change: if the cache
+    is down, the deletion is kept in the database (``CacheRepair``) and replayed before the cache is
+    trusted again, so a revoked token's stale entry is not honoured after the outage."""
+    transaction.on_commit(lambda: cache_forget(_cache_key(digest)))
 
 
 def token_validate(secret: str) -> TokenFacts | None:
@@ -115,11 +124,12 @@ def token_validate(secret: str) -> TokenFacts | None:
         return None
     digest = secret_digest(secret)
     now = timezone.now()
-    raw = cache.get(_cache_key(digest))
+    cache_repairs_after_outage()
+    raw = rediscache.safe_get(_cache_key(digest))  # a cache outage is a miss: the database decides
     if raw is not None:
         facts = TokenFacts.loads(raw)
         if facts.expired(now):
-            cache.delete(_cache_key(digest))
+            rediscache.safe_delete(_cache_key(digest))
             return None
         if user_is_blocked(facts.user_id):
             return None
@@ -177,16 +187,15 @@ async def token_validate_async(secret: str) -> TokenFacts | None:
 
     from zenzefi import aioredis
 
-    redis = aioredis.client()
-    if redis is None or not secret or len(secret) > 256:
+    if not aioredis.usable() or not secret or len(secret) > 256:
         return await sync_to_async(token_validate, thread_sensitive=False)(secret)
+    redis = aioredis.client()
     digest = secret_digest(secret)
     known = _KNOWN.get(digest)
     keys = list(token_cache_keys(digest, known.user_id)) if known else [cache.make_key(_cache_key(digest))]
     try:
-        values = await redis.mget(keys)
-    except Exception:  # Redis down: the database still knows
-        logger.warning("token cache unavailable; asking the database", exc_info=True)
+        values = await aioredis.call(redis.mget(keys))
+    except Exception:  # Redis down (the breaker logs it): the database still knows
         return await sync_to_async(token_validate, thread_sensitive=False)(secret)
     if values[0] is None:
         facts = await sync_to_async(token_validate, thread_sensitive=False)(secret)
@@ -198,7 +207,10 @@ async def token_validate_async(secret: str) -> TokenFacts | None:
         return None
     if known is None:
         _remember(digest, facts)
-        blocked = await redis.get(token_cache_keys(digest, facts.user_id)[1])
+        try:
+            blocked = await aioredis.call(redis.get(token_cache_keys(digest, facts.user_id)[1]))
+        except Exception:
+            return await sync_to_async(token_validate, thread_sensitive=False)(secret)
     else:
         blocked = values[1]
     return None if blocked else facts
@@ -458,6 +470,6 @@ def tokens_expire(*, now: dt.datetime | None = None) -> int:
         for token in due.only("id", "secret_digest", "activated_at", "duration_hours"):
             # Conditional update: on two workers at once, each token is marked once.
             if AccessToken.objects.filter(pk=token.pk, expired_at__isnull=True).update(expired_at=token.expires_at):
-                cache.delete(_cache_key(token.secret_digest))
+                rediscache.safe_delete(_cache_key(token.secret_digest))  # expired entries also check the clock
                 marked += 1
     return marked

@@ -127,3 +127,26 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action}"
+
+
+class CacheRepair(models.Model):
+    """A cache change that could not be made when the change behind it committed (the cache was down).
+
+    Invalidations after a commit (a revoked token, a deactivated user) are best
+    effort against the cache, but must not be lost: a stale entry would be
+    honoured once the cache is back. So a failed one is written here and
+    replayed by ``accounts.services.cache_repairs_replay``: in every process
+    right after the circuit breaker sees Redis back, and by Celery beat.
+    """
+
+    key = models.CharField(_("cache key"), max_length=250, unique=True)
+    delete = models.BooleanField(_("delete"), default=True)
+    value = models.JSONField(_("value"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("pending cache repair")
+        verbose_name_plural = _("pending cache repairs")
+
+    def __str__(self) -> str:
+        return f"{'delete' if self.delete else 'set'} {self.key}"

@@ -7,14 +7,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
-from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Model
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from accounts.models import REFERRAL_CODE_ALPHABET, REFERRAL_CODE_LENGTH, AuditLog, User
-from zenzefi import metrics, ratelimit
+from accounts.models import REFERRAL_CODE_ALPHABET, REFERRAL_CODE_LENGTH, AuditLog, CacheRepair, User
+from zenzefi import breaker, metrics, ratelimit, rediscache
 from zenzefi.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -156,19 +156,70 @@ def user_update(
 
 
 def user_active_changed(*, user_id, is_active: bool) -> None:
-    """Publish a change of ``is_active`` to the cache (after the commit that made it)."""
-
-    def publish():
-        if is_active:
-            cache.delete(INACTIVE_USER_KEY.format(user_id))
-        else:
-            cache.set(INACTIVE_USER_KEY.format(user_id), 1, timeout=None)
-
-    transaction.on_commit(publish)
+    """Publish a change of ``is_active`` to the cache (after the commit that made it; never fails)."""
+    key = INACTIVE_USER_KEY.format(user_id)
+    transaction.on_commit(lambda: cache_forget(key) if is_active else cache_publish(key, 1))
 
 
 def user_is_blocked(user_id) -> bool:
-    return bool(cache.get(INACTIVE_USER_KEY.format(user_id)))
+    return bool(rediscache.safe_get(INACTIVE_USER_KEY.format(user_id)))
+
+
+# --- Cache changes that must survive a cache outage ------------------------------------------
+
+
+def cache_forget(key: str) -> None:
+    """Delete a cache entry after a commit; if the cache is down, keep the deletion for replay."""
+    if not rediscache.safe_delete(key):
+        _cache_repair(key, delete=True, value=None)
+
+
+def cache_publish(key: str, value) -> None:
+    """Set a (timeless) cache entry after a commit; if the cache is down, keep it for replay."""
+    if not rediscache.safe_set(key, value, timeout=None):
+        _cache_repair(key, delete=False, value=value)
+
+
+def _cache_repair(key: str, *, delete: bool, value) -> None:
+    try:
+        CacheRepair.objects.update_or_create(
+            key=key, defaults={"delete": delete, "value": value, "created_at": timezone.now()}
+        )
+    except Exception:  # the change itself committed; never turn it into an error
+        logger.exception("could not record a pending cache repair")
+        return
+    logger.warning("cache unavailable: a cache change is kept for replay")
+
+
+def cache_repairs_replay() -> int:
+    """Make the pending cache changes; the ones that succeed are deleted. Safe to run anywhere, any time."""
+    done = 0
+    for repair in CacheRepair.objects.order_by("created_at")[:1000]:
+        made = rediscache.safe_delete(repair.key) if repair.delete else rediscache.safe_set(repair.key, repair.value)
+        if not made:
+            break  # still down: the rest waits for the next run
+        CacheRepair.objects.filter(pk=repair.pk, created_at=repair.created_at).delete()
+        done += 1
+    return done
+
+
+_repaired_after = 0
+
+
+def cache_repairs_due() -> bool:
+    return breaker.redis.recoveries != _repaired_after
+
+
+def cache_repairs_after_outage() -> None:
+    """Once per recovery of Redis in this process (``zenzefi.breaker``): replay before trusting the cache."""
+    global _repaired_after
+    seen = breaker.redis.recoveries
+    if seen != _repaired_after:
+        _repaired_after = seen
+        try:
+            cache_repairs_replay()
+        except Exception:
+            logger.exception("cache repairs could not be replayed")
 
 
 def _login_rate() -> ratelimit.Rate:

@@ -27,11 +27,12 @@ from access.services import (
     token_known,
     token_validate_async,
 )
+from accounts.services import cache_repairs_after_outage, cache_repairs_due
 from proxy import client as upstream
 from proxy import pages, rewrite, sessions
 from proxy.paths import normalise, quote, scope_allows
-from proxy.services import session_open
-from zenzefi import metrics, ratelimit
+from proxy.services import session_count_db, session_forget_db, session_open, session_touch_db
+from zenzefi import aioredis, breaker, metrics, ratelimit
 from zenzefi.logging import access_log, request_id
 from zenzefi.net import client_ip
 
@@ -248,7 +249,7 @@ class ProxyApp:
         ip, agent = request.ip or "", request.header("user-agent") or ""
         checked = await self._check_warm(secret, device, path, shown, ip, agent)
         if checked is None:
-            checked = await self._check_cold(secret, device, path, shown, ip, agent)
+            checked = await self._check_cold(secret, device, path, shown, ip, agent, mode)
         facts, touch, request.rate_decision = checked
         request.token_scope, request.token_id, request.user_id = facts.scope, facts.token_id, facts.user_id
         if touch.outcome == "conflict":
@@ -266,7 +267,7 @@ class ProxyApp:
         """After the upstream answered: open the device session if this request began it, and activate
         the token on its first use (once: ``token_activate`` locks the row). None if the token was
         revoked or expired meanwhile. Sync: one thread hop for both writes."""
-        if touch.outcome == "new":
+        if touch.outcome == "new" and not touch.stored:
             session_open(
                 session_id=touch.session_id,
                 token_id=facts.token_id,
@@ -288,7 +289,10 @@ class ProxyApp:
         if touch.outcome != "new":
             return
         try:
-            await sync_to_async(sessions.drop, thread_sensitive=False)(facts.token_id, touch.session_id)
+            if touch.stored:
+                await sync_to_async(session_forget_db, thread_sensitive=False)(session_id=touch.session_id)
+            else:
+                await sync_to_async(sessions.drop, thread_sensitive=False)(facts.token_id, touch.session_id)
         except Exception:
             logger.warning("could not forget an unopened device session", exc_info=True)
 
@@ -298,8 +302,11 @@ class ProxyApp:
 
     async def _check_warm(self, secret, device, path, shown, ip, agent) -> tuple | None:
         """A token this process has seen: every check in one Redis round trip. None: take the cold path."""
-        if not settings.REDIS_URL or len(secret) > 256:
-            return None
+        if not aioredis.usable() or len(secret) > 256:
+            return None  # no Redis, or its circuit breaker is open: the cold path asks the database
+        if cache_repairs_due():
+            # Redis is back after an outage: first make the invalidations it missed.
+            await sync_to_async(cache_repairs_after_outage, thread_sensitive=False)()
         digest = secret_digest(secret)
         known = token_known(digest)
         if known is None:
@@ -317,9 +324,10 @@ class ProxyApp:
                 scope_ok=path is not None and scope_allows(known.scope, path),
                 rate=rate,
             )
-        except Exception:
-            logger.warning("warm token check failed; taking the cold path", exc_info=True)
+        except Exception as exc:
+            breaker.redis.failure(exc)  # logs once per outage; the cold path asks the database
             return None
+        breaker.redis.success()
         if outcome == "miss":
             return None
         facts = None if outcome == "blocked" else facts_from_cache(raw)
@@ -332,7 +340,7 @@ class ProxyApp:
             raise _limited(decision)
         return facts, touch, decision
 
-    async def _check_cold(self, secret, device, path, shown, ip, agent) -> tuple:
+    async def _check_cold(self, secret, device, path, shown, ip, agent, mode) -> tuple:
         facts = await token_validate_async(secret)
         if facts is None:
             raise Reject(401, "Invalid or expired access token")
@@ -343,12 +351,22 @@ class ProxyApp:
             decision = await ratelimit.hit_async("proxy", facts.token_id, rate)
             if not decision.allowed:
                 raise _limited(decision)
-        try:
-            touch = await sessions.touch(token_id=facts.token_id, device_id=device, ip=ip, user_agent=agent)
-        except Exception:
-            # As the reference: a session-tracking failure is logged and the request proceeds.
-            logger.exception("device session tracking failed")
-            touch = sessions.Touch("untracked")
+        touch = None
+        if aioredis.usable() or not settings.REDIS_URL:
+            try:
+                touch = await sessions.touch(token_id=facts.token_id, device_id=device, ip=ip, user_agent=agent)
+            except Exception as exc:
+                if not settings.REDIS_URL:
+                    # As the reference: a session-tracking failure is logged and the request proceeds.
+                    logger.exception("device session tracking failed")
+                    touch = sessions.Touch("untracked")
+                else:
+                    breaker.redis.failure(exc)
+        if touch is None:
+            # Redis unavailable: the device rule runs on the database, across processes all the same.
+            touch = await sync_to_async(session_touch_db, thread_sensitive=False)(
+                token_id=facts.token_id, user_id=facts.user_id, device_id=device, ip=ip, user_agent=agent, mode=mode
+            )
         return facts, touch, decision
 
     def _upstream_headers(self, request: Request) -> list[tuple[bytes, bytes]]:
@@ -431,7 +449,12 @@ class ProxyApp:
             status = await self._relay(request, response, send, mode, counted)
         finally:
             await response.aclose()
-            sessions.count_bytes(token_id=facts.token_id, bytes_in=counted["in"], bytes_out=counted["out"])
+            if touch.stored:
+                await sync_to_async(session_count_db, thread_sensitive=False)(
+                    session_id=touch.session_id, bytes_in=counted["in"], bytes_out=counted["out"]
+                )
+            else:
+                sessions.count_bytes(token_id=facts.token_id, bytes_in=counted["in"], bytes_out=counted["out"])
             metrics.PROXY_BYTES.labels("in").inc(counted["in"])
             metrics.PROXY_BYTES.labels("out").inc(counted["out"])
         return status

@@ -8,6 +8,7 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from access.models import AccessToken
@@ -64,6 +65,53 @@ def session_open(
             )
     except IntegrityError:
         logger.warning("session %s of token %s was opened twice", session_id, token_id)
+
+
+@transaction.atomic
+def session_touch_db(
+    *, token_id: str, user_id: str, device_id: str, ip: str | None, user_agent: str, mode: str
+) -> sessions.Touch:
+    """The device rule on the database, while Redis is unavailable: the open ``ProxySession`` row is
+    the session (one per token, as the model's constraint says), so the rule still holds across
+    processes, and the outage's request counts land on that row.
+
+    The token's row lock orders two devices' first requests.
+    """
+    AccessToken.objects.select_for_update().filter(pk=token_id).values_list("pk", flat=True).first()
+    now = timezone.now()
+    current = ProxySession.objects.filter(token_id=token_id, ended_at__isnull=True).order_by("-last_activity").first()
+    if current is not None and current.device_id == device_id[:255]:
+        ProxySession.objects.filter(pk=current.pk).update(
+            last_activity=now, request_count=F("request_count") + 1, ip_address=ip or None
+        )
+        return sessions.Touch("same", session_id=str(current.pk), started=current.started_at.timestamp(), stored=True)
+    if current is not None and (now - current.last_activity).total_seconds() < settings.SESSION_IDLE_TIMEOUT_SECONDS:
+        return sessions.Touch("conflict", other_device=current.device_id, started=current.started_at.timestamp())
+    ProxySession.objects.filter(token_id=token_id, ended_at__isnull=True).update(ended_at=now, end_reason="taken over")
+    created = ProxySession.objects.create(
+        token_id=token_id,
+        user_id=user_id,
+        device_id=device_id[:255],
+        ip_address=ip or None,
+        user_agent=(user_agent or "")[:512],
+        mode=mode,
+        started_at=now,
+        last_activity=now,
+        request_count=1,
+    )
+    return sessions.Touch("new", session_id=str(created.pk), started=now.timestamp(), stored=True)
+
+
+def session_count_db(*, session_id: str, bytes_in: int, bytes_out: int) -> None:
+    """Add a request's bytes to a session kept on the database (Redis unavailable)."""
+    ProxySession.objects.filter(pk=session_id).update(
+        bytes_in=F("bytes_in") + bytes_in, bytes_out=F("bytes_out") + bytes_out
+    )
+
+
+def session_forget_db(*, session_id: str) -> None:
+    """A database-kept session whose first request never reached Zenzefi was not a session."""
+    ProxySession.objects.filter(pk=session_id, request_count=1).delete()
 
 
 def sessions_flush(*, now: float | None = None) -> dict:

@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from zenzefi import aioredis, sharedcache
+from zenzefi import aioredis, breaker, sharedcache
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ class Touch:
     other_device: str = ""
     # When a new session took over an idle one: the old session and its last counters.
     previous: dict | None = None
+    # Decided on the database (Redis unavailable): the ProxySession row is the session and its counters.
+    stored: bool = False
 
 
 _script = None
@@ -262,10 +264,15 @@ def count_bytes(*, token_id: str, bytes_in: int, bytes_out: int) -> None:
 async def _flush_every_second() -> None:
     while True:
         await asyncio.sleep(FLUSH_EVERY_SECONDS)
+        if settings.REDIS_URL and not aioredis.usable():
+            continue  # Redis is down (the breaker logged it): the counts wait
         try:
             await flush_bytes()
-        except Exception:  # Redis hiccup: the counts wait for the next round
-            logger.warning("could not add session byte counts", exc_info=True)
+        except Exception as exc:  # Redis hiccup: the counts wait for the next round
+            if settings.REDIS_URL:
+                breaker.redis.failure(exc)
+            else:
+                logger.warning("could not add session byte counts", exc_info=True)
 
 
 async def flush_bytes() -> None:

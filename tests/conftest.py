@@ -7,13 +7,16 @@ from rest_framework.test import APIClient
 from accounts.tokens import jwt_pair
 from tests.factories import PASSWORD, UserFactory
 from tests.servers import ThreadServer, fake_zenzefi
+from zenzefi import breaker
 
 
 @pytest.fixture(autouse=True)
 def _clean_redis():
-    """Each test starts with an empty Redis database (rate-limit windows, caches)."""
+    """Each test starts with an empty Redis database (rate-limit windows, caches) and a closed breaker."""
+    breaker.redis.reset()
     cache.clear()
     yield
+    breaker.redis.reset()
     cache.clear()
 
 

@@ -99,7 +99,13 @@ def test_every_scheduled_task_is_registered_with_the_worker(settings):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert scheduled == {"zenzefi.health_check", "proxy.flush_sessions", "access.expire_tokens", "accounts.prune_audit"}
+    assert scheduled == {
+        "zenzefi.health_check",
+        "proxy.flush_sessions",
+        "access.expire_tokens",
+        "accounts.prune_audit",
+        "accounts.replay_cache_repairs",
+    }
     assert scheduled <= set(result.stdout.split()), result.stderr
 
 

@@ -10,6 +10,8 @@ import json
 from django.conf import settings
 from django.core.cache import cache
 
+from zenzefi import breaker
+
 # loop id → (loop, client); the loop is kept to tell a new loop that reused a dead one's id.
 _clients: dict[int, tuple] = {}
 
@@ -23,9 +25,34 @@ def client():
     loop = asyncio.get_running_loop()
     found = _clients.get(id(loop))
     if found is None or found[0] is not loop:
-        found = (loop, aioredis.from_url(settings.REDIS_URL, max_connections=200, health_check_interval=30))
+        found = (
+            loop,
+            aioredis.from_url(
+                settings.REDIS_URL,
+                max_connections=200,
+                health_check_interval=30,
+                socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+                socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+            ),
+        )
         _clients[id(loop)] = found
     return found[1]
+
+
+def usable() -> bool:
+    """Redis is configured and the circuit breaker is closed (zenzefi/breaker.py)."""
+    return bool(settings.REDIS_URL) and breaker.redis.available()
+
+
+async def call(awaitable):
+    """Await one Redis call, feeding the breaker; re-raises the failure for the caller's fallback."""
+    try:
+        result = await awaitable
+    except Exception as exc:
+        breaker.redis.failure(exc)
+        raise
+    breaker.redis.success()
+    return result
 
 
 async def close() -> None:

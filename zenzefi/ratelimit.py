@@ -21,7 +21,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from zenzefi import metrics, sharedcache
+from zenzefi import breaker, metrics, sharedcache
 from zenzefi.errors import RateLimited
 from zenzefi.middleware import HybridMiddleware
 from zenzefi.net import request_ip
@@ -128,6 +128,8 @@ def _evaluate(key: str, rate: Rate, *, record: bool) -> Decision:
         except Exception:  # the limiter fails open
             logger.warning("rate limiter unavailable; request allowed", exc_info=True)
             return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
+    elif not breaker.redis.available():  # Redis is down (the breaker logged it): the limiter fails open
+        return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
     else:
         try:
             if _script is None:
@@ -136,9 +138,10 @@ def _evaluate(key: str, rate: Rate, *, record: bool) -> Decision:
             allowed, count, first = (
                 int(v) for v in _script(keys=[key], args=[now, window, rate.count, member, int(record)], client=client)
             )
-        except Exception:  # the limiter fails open
-            logger.warning("rate limiter unavailable; request allowed", exc_info=True)
+        except Exception as exc:  # the limiter fails open
+            breaker.redis.failure(exc)
             return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
+        breaker.redis.success()
     return decide(rate, now, allowed, count, first)
 
 
@@ -161,14 +164,16 @@ async def hit_async(bucket: str, key: str, rate: Rate) -> Decision:
         return await sync_to_async(hit, thread_sensitive=False)(bucket, key, rate)
     now = int(time.time() * 1000)
     window = rate.seconds * 1000
+    if not aioredis.usable():  # Redis is down (the breaker logged it): the limiter fails open
+        return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
     try:
         script = redis.register_script(_SCRIPT)
         member = f"{now}:{secrets.token_hex(4)}"
         allowed, count, first = (
-            int(v) for v in await script(keys=[f"rl:{bucket}:{key}"], args=[now, window, rate.count, member, 1])
+            int(v)
+            for v in await aioredis.call(script(keys=[f"rl:{bucket}:{key}"], args=[now, window, rate.count, member, 1]))
         )
-    except Exception:  # the limiter fails open
-        logger.warning("rate limiter unavailable; request allowed", exc_info=True)
+    except Exception:  # the limiter fails open (aioredis.call fed the breaker)
         return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
     decision = decide(rate, now, allowed, count, first)
     if not decision.allowed:

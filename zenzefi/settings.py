@@ -109,6 +109,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
+# A dead or frozen Redis costs a request at most these timeouts, once: then the
+# circuit breaker (zenzefi/breaker.py) skips Redis for REDIS_BREAKER_SECONDS.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=0.2)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.2)
+REDIS_BREAKER_SECONDS = env.float("REDIS_BREAKER_SECONDS", default=5.0)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -117,8 +122,10 @@ if REDIS_URL:
             "KEY_PREFIX": "zg",
             # JSON, not pickle: the async proxy reads some keys straight from Redis.
             "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "CLIENT_CLASS": "zenzefi.rediscache.GuardedClient",
                 "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             },
         }
     }
@@ -276,6 +283,7 @@ ZENZEFI_DEMO = env.bool("ZENZEFI_DEMO", default=False)
 ZENZEFI_VERIFY_TLS = env.bool("ZENZEFI_VERIFY_TLS", default=True)
 ZENZEFI_CA_BUNDLE = env("ZENZEFI_CA_BUNDLE", default="")
 SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=300)
+SESSION_FLUSH_SECONDS = env.int("SESSION_FLUSH_SECONDS", default=15)
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="mock")
 ENABLE_MOCK_PAYMENTS = env.bool("ENABLE_MOCK_PAYMENTS", default=False)
 
@@ -292,6 +300,15 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Bounded waits on a dead broker. The socket timeout stays above the worker's
+    # BRPOP poll (1 s); web requests publish no tasks, so only workers and beat wait.
+    CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 5.0,
+        "retry_on_timeout": True,
     }
 
 # --- Logging ---------------------------------------------------------------------------------------
@@ -355,9 +372,11 @@ PROXY_COOKIE = "zg_proxy"
 PROXY_DEVICE_COOKIE = "zg_device"
 
 CELERY_BEAT_SCHEDULE = {
-    "proxy-flush-sessions": {"task": "proxy.flush_sessions", "schedule": 120.0},
+    # Live counters reach the database this often: a Redis crash loses at most this much of them.
+    "proxy-flush-sessions": {"task": "proxy.flush_sessions", "schedule": float(SESSION_FLUSH_SECONDS)},
     "access-expire-tokens": {"task": "access.expire_tokens", "schedule": 300.0},
     "accounts-prune-audit": {"task": "accounts.prune_audit", "schedule": crontab(hour=3, minute=0)},
+    "accounts-replay-cache-repairs": {"task": "accounts.replay_cache_repairs", "schedule": 30.0},
 }
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 
