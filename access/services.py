@@ -25,6 +25,7 @@ from accounts.services import (
     audit_record,
     cache_forget,
     cache_repairs_after_outage,
+    cache_repairs_due,
     user_is_blocked,
 )
 from wallet.models import Transaction
@@ -124,8 +125,11 @@ def token_validate(secret: str) -> TokenFacts | None:
         return None
     digest = secret_digest(secret)
     now = timezone.now()
-    cache_repairs_after_outage()
     raw = rediscache.safe_get(_cache_key(digest))  # a cache outage is a miss: the database decides
+    if cache_repairs_due():
+        # The cache is back after an outage: make the invalidations it missed before trusting it.
+        cache_repairs_after_outage()
+        raw = rediscache.safe_get(_cache_key(digest))
     if raw is not None:
         facts = TokenFacts.loads(raw)
         if facts.expired(now):
@@ -196,6 +200,8 @@ async def token_validate_async(secret: str) -> TokenFacts | None:
     try:
         values = await aioredis.call(redis.mget(keys))
     except Exception:  # Redis down (the breaker logs it): the database still knows
+        return await sync_to_async(token_validate, thread_sensitive=False)(secret)
+    if cache_repairs_due():  # Redis is back after an outage: token_validate repairs it, then decides
         return await sync_to_async(token_validate, thread_sensitive=False)(secret)
     if values[0] is None:
         facts = await sync_to_async(token_validate, thread_sensitive=False)(secret)

@@ -304,9 +304,6 @@ class ProxyApp:
         """A token this process has seen: every check in one Redis round trip. None: take the cold path."""
         if not aioredis.usable() or len(secret) > 256:
             return None  # no Redis, or its circuit breaker is open: the cold path asks the database
-        if cache_repairs_due():
-            # Redis is back after an outage: first make the invalidations it missed.
-            await sync_to_async(cache_repairs_after_outage, thread_sensitive=False)()
         digest = secret_digest(secret)
         known = token_known(digest)
         if known is None:
@@ -328,6 +325,10 @@ class ProxyApp:
             breaker.redis.failure(exc)  # logs once per outage; the cold path asks the database
             return None
         breaker.redis.success()
+        if cache_repairs_due():
+            # Redis is back after an outage: make the invalidations it missed, then ask again (cold).
+            await sync_to_async(cache_repairs_after_outage, thread_sensitive=False)()
+            return None
         if outcome == "miss":
             return None
         facts = None if outcome == "blocked" else facts_from_cache(raw)

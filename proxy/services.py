@@ -22,6 +22,21 @@ def _at(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
 
 
+def _session_create(*, session_id, token_id, user_id, device_id, ip, user_agent, mode, started) -> ProxySession:
+    return ProxySession.objects.create(
+        **({"id": session_id} if session_id else {}),
+        token_id=token_id,
+        user_id=user_id,
+        device_id=device_id[:255],
+        ip_address=ip or None,
+        user_agent=(user_agent or "")[:512],
+        mode=mode,
+        started_at=started,
+        last_activity=started,
+        request_count=1,
+    )
+
+
 @transaction.atomic
 def session_open(
     *,
@@ -51,17 +66,15 @@ def session_open(
     )
     try:
         with transaction.atomic():
-            ProxySession.objects.create(
-                id=session_id,
+            _session_create(
+                session_id=session_id,
                 token_id=token_id,
                 user_id=user_id,
-                device_id=device_id[:255],
-                ip_address=ip or None,
-                user_agent=(user_agent or "")[:512],
+                device_id=device_id,
+                ip=ip,
+                user_agent=user_agent,
                 mode=mode,
-                started_at=_at(started),
-                last_activity=_at(started),
-                request_count=1,
+                started=_at(started),
             )
     except IntegrityError:
         logger.warning("session %s of token %s was opened twice", session_id, token_id)
@@ -88,16 +101,15 @@ def session_touch_db(
     if current is not None and (now - current.last_activity).total_seconds() < settings.SESSION_IDLE_TIMEOUT_SECONDS:
         return sessions.Touch("conflict", other_device=current.device_id, started=current.started_at.timestamp())
     ProxySession.objects.filter(token_id=token_id, ended_at__isnull=True).update(ended_at=now, end_reason="taken over")
-    created = ProxySession.objects.create(
+    created = _session_create(
+        session_id=None,
         token_id=token_id,
         user_id=user_id,
-        device_id=device_id[:255],
-        ip_address=ip or None,
-        user_agent=(user_agent or "")[:512],
+        device_id=device_id,
+        ip=ip,
+        user_agent=user_agent,
         mode=mode,
-        started_at=now,
-        last_activity=now,
-        request_count=1,
+        started=now,
     )
     return sessions.Touch("new", session_id=str(created.pk), started=now.timestamp(), stored=True)
 
