@@ -14,6 +14,7 @@ from django.utils import timezone
 from access.models import AccessToken
 from proxy import sessions
 from proxy.models import ProxySession
+from zenzefi import breaker
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,11 @@ def sessions_flush(*, now: float | None = None) -> dict:
     now = now or time.time()
     idle = settings.SESSION_IDLE_TIMEOUT_SECONDS
     flushed = closed = 0
-    live = sessions.snapshot_all()
+    try:
+        live = sessions.snapshot_all()
+    except Exception as exc:  # Redis down: sessions kept on the database are still closed when idle
+        breaker.redis.failure(exc)
+        live = {}
     # Sessions of tokens revoked since (by the owner or an admin) end now.
     revoked = {
         str(pk)
