@@ -17,6 +17,7 @@ from http.cookies import SimpleCookie
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from access.crypto import secret_digest
 from access.services import (
@@ -32,7 +33,7 @@ from proxy import client as upstream
 from proxy import pages, rewrite, sessions
 from proxy.paths import normalise, quote, scope_allows
 from proxy.services import session_count_db, session_forget_db, session_open, session_touch_db
-from zenzefi import aioredis, breaker, metrics, ratelimit
+from zenzefi import aioredis, breaker, database, metrics, ratelimit
 from zenzefi.logging import access_log, request_id
 from zenzefi.net import client_ip
 
@@ -100,6 +101,13 @@ async def _json(send, status: int, body: dict, headers: list | None = None) -> N
     await send({"type": "http.response.body", "body": payload})
 
 
+async def _refuse(send, request, reject: Reject) -> None:
+    if request.browser:
+        await pages.send_error(send, request, reject)
+    else:
+        await _json(send, reject.status, {"detail": reject.detail}, _cors(request.header("origin")) + reject.headers)
+
+
 def _cors(origin: str | None) -> list[tuple[bytes, bytes]]:
     if not origin or origin not in settings.CORS_ALLOWED_ORIGINS:
         return []
@@ -137,6 +145,7 @@ class Request:
         self.browser = False
         self.rate_decision = None
         self.request_id = request_id(self.header("x-request-id"))
+        self.responded = False  # the answer's headers are sent: an error can no longer become a refusal
 
 
 class ProxyApp:
@@ -148,6 +157,7 @@ class ProxyApp:
 
         async def send(message):
             if message["type"] == "http.response.start":
+                request.responded = True
                 extra = [tag]
                 if request.rate_decision is not None and request.rate_decision.allowed:
                     extra += [(k.lower().encode(), v.encode()) for k, v in request.rate_decision.headers().items()]
@@ -168,12 +178,15 @@ class ProxyApp:
                 status = await self._proxy(request, receive, send)
         except Reject as reject:
             status = reject.status
-            if request.browser:
-                await pages.send_error(send, request, reject)
-            else:
-                await _json(
-                    send, reject.status, {"detail": reject.detail}, _cors(request.header("origin")) + reject.headers
-                )
+            await _refuse(send, request, reject)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is out of reach (a token the cache does not know, a first use): 503, not a 500.
+            # Tokens whose facts and session are in Redis never ask it, and keep working.
+            if request.responded or not database.is_unreachable(exc):
+                raise
+            database.unreachable_logged(exc, where="proxy")
+            status = 503
+            await _refuse(send, request, Reject(503, database.DETAIL))
         finally:
             elapsed = time.perf_counter() - started
             metrics.PROXY_REQUESTS.labels(request.method, str(status)).inc()
@@ -440,8 +453,11 @@ class ProxyApp:
                 facts = await sync_to_async(self._first_use, thread_sensitive=False)(
                     request, facts, touch, device, mode
                 )
-            except BaseException:
+            except BaseException as exc:
                 await response.aclose()
+                if database.is_unreachable(exc) and not touch.stored:
+                    # Nothing of the session reached the database: forget it, so the next request opens it.
+                    await self._unreached(facts, touch)
                 raise
             if facts is None:
                 await response.aclose()

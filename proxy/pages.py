@@ -20,6 +20,7 @@ KIND_BY_STATUS = {
     409: "conflict",
     429: "limited",
     502: "unreachable",
+    503: "unavailable",
     504: "timeout",
 }
 
@@ -31,6 +32,7 @@ TITLES = {
     "limited": _("Too many requests"),
     "unreachable": _("Zenzefi is not reachable right now"),
     "timeout": _("Zenzefi is not reachable right now"),
+    "unavailable": _("Zenzefi Gate is temporarily unavailable"),
 }
 
 

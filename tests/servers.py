@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -82,12 +83,15 @@ class ThreadServer:
 
 
 @contextlib.contextmanager
-def process_server(env: dict[str, str], *, unset: tuple[str, ...] = ()):
+def process_server(env: dict[str, str], *, unset: tuple[str, ...] = (), output: list[str] | None = None):
     """Our ASGI app in a separate uvicorn process (for checks that must hold across processes).
 
     ``env`` is added to this process's environment, without the variables named in ``unset``.
+    ``output``, if given, receives the lines the process printed (its log), once it has stopped.
     """
     port = free_port()
+    # A file, not a pipe, when the log is kept: a chatty process would block once the pipe is full.
+    log = tempfile.TemporaryFile("w+") if output is not None else subprocess.PIPE  # noqa: SIM115  closed below
     process = subprocess.Popen(
         [
             sys.executable,
@@ -103,7 +107,7 @@ def process_server(env: dict[str, str], *, unset: tuple[str, ...] = ()):
         ],
         cwd=ROOT,
         env={**{k: v for k, v in os.environ.items() if k not in unset}, "ENV_FILE": "", **env},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -112,3 +116,7 @@ def process_server(env: dict[str, str], *, unset: tuple[str, ...] = ()):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
+        if output is not None:
+            log.seek(0)
+            output.extend(log.read().splitlines())
+            log.close()

@@ -1,12 +1,14 @@
 """One place that turns errors into the API's JSON shape: ``{"detail": ...}``.
 
-Validation errors keep DRF's field keys and gain a readable ``detail``.
+Validation errors keep DRF's field keys and gain a readable ``detail``. An
+unreachable database answers 503 (``zenzefi.database``).
 """
 
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from zenzefi import database
 from zenzefi.errors import DomainError, RateLimited
 
 
@@ -27,6 +29,11 @@ def _first_message(errors) -> str:
 
 
 def api_exception_handler(exc, context):
+    if database.is_unreachable(exc):
+        database.unreachable_logged(exc, where="API")
+        response = Response({"detail": database.DETAIL}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response._has_been_logged = True  # the warning above stands for it: no "Service Unavailable" error line
+        return response
     if isinstance(exc, DomainError):
         body = {"detail": exc.detail}
         if exc.field:

@@ -9,9 +9,14 @@ cache (``health:status``); ``/health`` answers from there and runs the checks
 itself, with short timeouts, only when the report is missing or stale.
 Overall: ``unhealthy`` when the database is down (nothing works), ``degraded``
 when Redis (or the shared cache) or Zenzefi is down, else ``healthy``.
+
+``/health/ready`` does not read the report: it asks this process's own
+database (``readiness``), so a load balancer takes out of rotation exactly the
+instance that lost its database.
 """
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -20,6 +25,8 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, connections
+
+from zenzefi import database
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +175,65 @@ async def current_async() -> dict:
     return await sync_to_async(current, thread_sensitive=False)()
 
 
+# Readiness is this process's own view, not the shared report: an instance whose database is out of
+# reach must leave the load balancer's rotation even while the others (and the report) are fine.
+# The answer is kept this long in process memory, so a storm of probes costs one query.
+READY_CACHE_SECONDS = 1.5
+_ready_lock = threading.Lock()
+_ready: dict = {"at": float("-inf"), "check": None}
+
+
+def _ready_fresh() -> dict | None:
+    check = _ready["check"]
+    return check if check is not None and time.monotonic() - _ready["at"] < READY_CACHE_SECONDS else None
+
+
+def _ready_check() -> dict:
+    """``SELECT 1`` on this process's database (connect timeout DB_CONNECT_TIMEOUT), at most once per
+    READY_CACHE_SECONDS. While one thread asks, the others answer the previous result instead of waiting."""
+    if (check := _ready_fresh()) is not None:
+        return check
+    if not _ready_lock.acquire(blocking=_ready["check"] is None):
+        return _ready["check"]
+    try:
+        if (check := _ready_fresh()) is None:
+            check = _timed(_database)
+            _ready.update(at=time.monotonic(), check=check)
+        return check
+    finally:
+        _ready_lock.release()
+
+
+def _ready_answer(check: dict) -> tuple[int, dict]:
+    if check["status"] == "up":
+        return 200, {"status": "ready", "checks": {"database": check}}
+    return 503, {
+        "status": "unavailable",
+        "detail": database.DETAIL,
+        "down": ["database"],
+        "checks": {"database": check},
+    }
+
+
+def readiness() -> tuple[int, dict]:
+    """``/health/ready``: 200 when this process reaches its database, else 503 naming what is down.
+
+    Asked from a thread of its own: the check closes its connection, never the caller's."""
+    check = _ready_fresh()
+    if check is None:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            check = pool.submit(_ready_check).result()
+    return _ready_answer(check)
+
+
+async def readiness_async() -> tuple[int, dict]:
+    """``readiness`` for the event loop: the remembered answer, else the query in a worker thread."""
+    from asgiref.sync import sync_to_async
+
+    check = _ready_fresh() or await sync_to_async(_ready_check, thread_sensitive=False)()
+    return _ready_answer(check)
+
+
 HEALTH_PATHS = ("/health", "/health/", "/health/live", "/health/ready")
 
 
@@ -178,10 +244,11 @@ async def asgi_health(scope, receive, send) -> None:
     path = scope["path"].rstrip("/")
     if path == "/health/live":
         status, body = 200, {"status": "alive"}
+    elif path == "/health/ready":
+        status, body = await readiness_async()
     else:
         report = await current_async()
-        body = {k: v for k, v in report.items() if k != "checked_at"}
-        status = 503 if path == "/health/ready" and report["status"] == "unhealthy" else 200
+        status, body = 200, {k: v for k, v in report.items() if k != "checked_at"}
     payload = _json.dumps(body).encode()
     await send(
         {

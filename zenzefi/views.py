@@ -5,6 +5,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from access.prices import price_table
 from zenzefi.health import current as health_current
+from zenzefi.health import readiness
 
 VERSION = "1.0.0"
 
@@ -30,7 +31,6 @@ def health_live(request):
 
 
 def health_ready(request):
-    """503 when unhealthy, for load balancers."""
-    report = health_current()
-    body = {k: v for k, v in report.items() if k != "checked_at"}
-    return JsonResponse(body, status=503 if report["status"] == "unhealthy" else 200)
+    """For load balancers: 503 when this process cannot reach its database (the ASGI app answers it first)."""
+    status, body = readiness()
+    return JsonResponse(body, status=status)
