@@ -2,7 +2,7 @@
 
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -68,21 +68,26 @@ class RegisterView(PublicAuthView):
         password = serializers.CharField(min_length=8, max_length=128, write_only=True, trim_whitespace=False)
         full_name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
 
+    class RegisterQuery(serializers.Serializer):
+        # Fields, not raw reads, so that text the database cannot hold (NUL) is a 400.
+        ref = serializers.CharField(
+            required=False, allow_blank=True, max_length=64, help_text="Referral code of the user who invited you."
+        )
+        referral_code = serializers.CharField(
+            required=False, allow_blank=True, max_length=64, help_text="Alias of `ref`."
+        )
+
     @extend_schema(
-        request=RegisterInput,
-        responses={201: UserOutput},
-        parameters=[
-            OpenApiParameter("ref", str, description="Referral code of the user who invited you."),
-            OpenApiParameter("referral_code", str, description="Alias of `ref`."),
-        ],
-        summary="Register a new user",
+        request=RegisterInput, responses={201: UserOutput}, parameters=[RegisterQuery], summary="Register a new user"
     )
     def post(self, request):
+        query = self.RegisterQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         data = self.RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(
             **data.validated_data,
-            referral_code=request.query_params.get("ref") or request.query_params.get("referral_code"),
+            referral_code=query.validated_data.get("ref") or query.validated_data.get("referral_code"),
             ip=request_ip(request),
             user_agent=_user_agent(request),
         )

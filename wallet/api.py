@@ -210,6 +210,9 @@ class MockPaymentView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    class MockPaymentQuery(serializers.Serializer):
+        payment_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
+
     @extend_schema(
         parameters=[OpenApiParameter("payment_id", str, required=True)],
         responses={
@@ -227,7 +230,9 @@ class MockPaymentView(APIView):
     def get(self, request):
         if not settings.ENABLE_MOCK_PAYMENTS:
             raise Http404
-        payment_id = request.query_params.get("payment_id", "")
+        query = self.MockPaymentQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        payment_id = query.validated_data["payment_id"]
         payment = Payment.objects.filter(provider="mock", provider_payment_id=payment_id).first()
         if payment is not None and services.payment_capture(
             payment_id=payment.pk, actor=actor_of(request), source="mock-payment"

@@ -14,12 +14,16 @@ class IsSuperuser(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
 
 
+# The database's OFFSET is a 64-bit integer; a bound well inside it keeps a hostile offset a 400, not a 500.
+MAX_OFFSET = 2**31 - 1
+
+
 class PageInput(serializers.Serializer):
     """``limit``/``offset`` as the reference names them; ``skip`` accepted for ``offset``."""
 
     limit = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    offset = serializers.IntegerField(min_value=0, required=False)
-    skip = serializers.IntegerField(min_value=0, required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False)
+    skip = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False)
 
     default_limit = 10
 

@@ -2,7 +2,7 @@
 
 ``/api/v1/proxy`` goes to the proxy's raw ASGI app (the hot path skips Django's
 request machinery and middleware entirely), and so do the health probes;
-everything else goes to Django.
+everything else goes to Django, with its request body limited (``zenzefi.bodylimit``).
 """
 
 import os
@@ -17,6 +17,7 @@ from proxy import client as upstream_client  # noqa: E402  (needs Django set up)
 from proxy import sessions  # noqa: E402
 from proxy.app import PREFIX, proxy_app  # noqa: E402
 from zenzefi import aioredis  # noqa: E402
+from zenzefi.bodylimit import body_limited  # noqa: E402
 from zenzefi.health import HEALTH_PATHS, asgi_health  # noqa: E402
 
 
@@ -27,6 +28,8 @@ async def application(scope, receive, send):
         return await asgi_health(scope, receive, send)
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)
+    if scope["type"] == "http":
+        return await body_limited(django_application, scope, receive, send)
     return await django_application(scope, receive, send)
 
 

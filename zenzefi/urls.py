@@ -55,6 +55,11 @@ api_urlpatterns = [
     api("admin/audit-logs", wallet_api.AdminAuditLogsView.as_view(), "api-admin-audit-logs"),
 ]
 
+# Under /api/ the last handlers answer JSON, elsewhere the portal's pages.
+handler400 = "zenzefi.errorviews.bad_request"
+handler404 = "zenzefi.errorviews.page_not_found"
+handler500 = "zenzefi.errorviews.server_error"
+
 dashboard_install(admin.site)  # the operator dashboard on /admin/; must run before admin.site.urls is read
 # Lazy strings: each admin page renders them in its user's language.
 admin.site.site_header = _("Zenzefi Gate · admin")

@@ -10,6 +10,8 @@ from typing import Protocol
 
 from django.conf import settings
 
+from wallet.errors import MalformedWebhook
+
 
 @dataclass(frozen=True)
 class CreatedPayment:
@@ -21,6 +23,11 @@ class CreatedPayment:
 class WebhookEvent:
     provider_payment_id: str
     status: str  # "succeeded" | "canceled" | "failed" | anything else (ignored)
+
+    def __post_init__(self):
+        # A provider's text is looked up in the database, which cannot hold NUL: refused as malformed, not a 500.
+        if "\x00" in self.provider_payment_id or "\x00" in self.status:
+            raise MalformedWebhook()
 
 
 class PaymentProvider(Protocol):

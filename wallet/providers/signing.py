@@ -2,12 +2,12 @@
 
 import hashlib
 import hmac
-import json
 
 from django.conf import settings
 
 from wallet.errors import MalformedWebhook, WebhookRejected
 from wallet.providers import WebhookEvent
+from zenzefi.parsers import json_loads
 
 
 def sign(body: bytes, secret: str | None = None) -> str:
@@ -28,7 +28,7 @@ def parse_signed_webhook(request) -> WebhookEvent:
     """The generic webhook: ``{payment_id, status}`` signed with X-Signature."""
     verify(request.body, request.headers.get("X-Signature"))
     try:
-        data = json.loads(request.body)
+        data = json_loads(request.body)
         return WebhookEvent(provider_payment_id=str(data["payment_id"]), status=str(data["status"]))
     except (ValueError, KeyError, TypeError):
         raise MalformedWebhook() from None

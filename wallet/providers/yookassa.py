@@ -10,7 +10,6 @@ before that call is made.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import re
 from functools import lru_cache
@@ -22,6 +21,7 @@ from yookassa.domain.exceptions import NotFoundError
 from wallet.errors import MalformedWebhook, PaymentProviderError, PaymentsUnavailable, WebhookRejected
 from wallet.providers import CreatedPayment, WebhookEvent, return_target
 from zenzefi.net import request_ip
+from zenzefi.parsers import json_loads
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class YooKassaProvider:
 def _notified_payment_id(body: bytes) -> str:
     """The payment id of a ``payment.*`` notification body, or MalformedWebhook."""
     try:
-        data = json.loads(body)
+        data = json_loads(body)
         event = data["event"]
         payment_id = data["object"]["id"]
     except (ValueError, KeyError, TypeError):
