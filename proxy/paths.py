@@ -3,7 +3,7 @@
 import re
 import urllib.parse
 
-# The reference's certificates_only list (prefix matches on the normalised path).
+# The reference's certificates_only list (prefix matches on the normalised path, on segment boundaries).
 CERTIFICATE_PREFIXES = (
     "certificates/filter",
     "certificates/details/",
@@ -26,18 +26,26 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def normalise(raw_path: str) -> str | None:
-    """Decode percent-escapes (repeatedly) and resolve dot segments, as a server would.
+    """The path as a server resolves it: percent-escapes decoded (repeatedly), path parameters dropped, dot
+    segments resolved.
 
-    Returns the path without its leading slash, or None when it climbs above
-    the root (``../`` past the start), which no honest client sends.
+    A path parameter is what follows ``;`` in a segment (``filter;jsessionid=1``, ``..;``): Java servlet
+    containers (Tomcat, Jetty) route without it, so ``..;`` climbs like ``..``. It is dropped here, and the
+    upstream is sent this normalised path, so it sees what the scope check saw.
+
+    Returns the path without its leading slash, or None when it climbs above the root (``../`` past the
+    start) or its escapes are not UTF-8 (overlong forms like ``%c0%ae``): no honest client sends either.
     """
     path = raw_path
     for _ in range(3):  # %252e → %2e → .
-        decoded = urllib.parse.unquote(path)
+        try:
+            decoded = urllib.parse.unquote(path, errors="strict")
+        except UnicodeDecodeError:
+            return None
         if decoded == path:
             break
         path = decoded
-    path = path.replace("\\", "/")
+    path = "/".join(segment.split(";", 1)[0] for segment in path.replace("\\", "/").split("/"))
     segments: list[str] = []
     for segment in path.split("/"):
         if segment in ("", "."):
@@ -59,9 +67,16 @@ def quote(path: str) -> str:
     return urllib.parse.quote(path, safe=_SAFE)
 
 
+def _under(path: str, prefix: str) -> bool:
+    """``prefix`` matches whole segments: ``certificates/filter`` covers ``certificates/filter/1``, not
+    ``certificates/filterAnything``; a prefix ending in ``/`` covers what lies below it."""
+    return path.startswith(prefix) if prefix.endswith("/") else path == prefix or path.startswith(prefix + "/")
+
+
 def scope_allows(scope: str, path: str) -> bool:
+    """Whether ``scope`` may reach ``path``, a path as ``normalise`` returns it."""
     if scope == "full":
         return True
     if scope == "certificates_only":
-        return path.startswith(CERTIFICATE_PREFIXES)
+        return any(_under(path, prefix) for prefix in CERTIFICATE_PREFIXES)
     return False

@@ -11,6 +11,7 @@ from accounts.models import User
 from proxy.models import ProxySession
 from proxy.services import sessions_flush
 from tests.helpers import balance, fund
+from tests.proxy.test_paths import BYPASSES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -153,12 +154,44 @@ def test_certificates_scope_denies_other_paths_and_does_not_activate(http, cert_
     assert not ProxySession.objects.exists()
 
 
-@pytest.mark.parametrize("path", ["/certificates/filter", "/certificates/details/2", "/certificates/x/../filter"])
+@pytest.mark.parametrize("path", BYPASSES)
+def test_certificates_scope_refuses_path_traversal_bypasses_sent_as_is(http, cert_token, path):
+    """Sent byte for byte (no client-side normalisation): the OWASP cheat sheet's list, for a servlet upstream."""
+    target = ("/api/v1/proxy" + path).encode("latin-1")
+
+    response = http.get(path, headers=auth(cert_token), extensions={"target": target})
+
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"].startswith("Access denied: your token scope ('certificates_only')")
+    cert_token.refresh_from_db()
+    assert cert_token.activated_at is None
+    assert not ProxySession.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/certificates/filter",
+        "/certificates/details/2",
+        "/certificates/x/../filter",
+        "/certificates//filter",
+        "/certificates/filter;jsessionid=ABC123",
+        "/certificates;v=1/details/2",
+    ],
+)
 def test_certificates_scope_allows_certificate_paths(http, cert_token, path):
-    response = http.get(path, headers=auth(cert_token))
+    response = http.get(path, headers=auth(cert_token), extensions={"target": ("/api/v1/proxy" + path).encode()})
 
     assert response.status_code == 200
     assert "certificates" in response.json() or response.json()["id"] == 2
+
+
+def test_the_upstream_gets_the_path_the_scope_check_saw(http, token):
+    path = "/echo;jsessionid=1/..;/echo"
+
+    body = echo(http, token, path=path, extensions={"target": ("/api/v1/proxy" + path).encode()})
+
+    assert body["path"] == "/echo"
 
 
 # --- what the upstream receives -------------------------------------------------------------
