@@ -13,7 +13,7 @@ from access import services
 from access.models import AccessToken, Bundle, Scope
 from access.prices import valid_durations
 from access.selectors import usable_tokens
-from zenzefi.api import IsSuperuser, PageInput, actor_of, paginated
+from zenzefi.api import IsSuperuser, PageInput, actor_of, page_schema, paginated
 
 MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
 
@@ -30,7 +30,7 @@ class TokenOutput(serializers.ModelSerializer):
 
     token = serializers.CharField(source="secret")
     cost_znc = serializers.DecimalField(**MONEY)
-    expires_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="null until the token is first used.")
     is_active = serializers.BooleanField(source="is_usable")
     status = serializers.CharField()
 
@@ -267,7 +267,7 @@ class AdminTokenOutput(serializers.ModelSerializer):
     token = serializers.SerializerMethodField()
     token_prefix = serializers.CharField(source="secret_prefix")
     cost_znc = serializers.DecimalField(**MONEY)
-    expires_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="null until the token is first used.")
     is_active = serializers.BooleanField(source="is_usable")
     status = serializers.CharField()
     user_email = serializers.CharField(source="user.email")
@@ -305,7 +305,7 @@ class AdminTokensView(APIView):
         user_id = serializers.UUIDField(required=False)
         active_only = serializers.BooleanField(default=True)
 
-    @extend_schema(parameters=[AdminTokensInput], responses={200: AdminTokenOutput(many=True)}, summary="All tokens")
+    @extend_schema(parameters=[AdminTokensInput], responses={200: page_schema(AdminTokenOutput)}, summary="All tokens")
     def get(self, request):
         query = self.AdminTokensInput(data=request.query_params)
         query.is_valid(raise_exception=True)

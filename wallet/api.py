@@ -18,7 +18,7 @@ from wallet.errors import PaymentNotFound
 from wallet.models import Payment, Transaction
 from wallet.providers import get_provider
 from wallet.providers.signing import parse_signed_webhook
-from zenzefi.api import IsSuperuser, PageInput, actor_of, paginated
+from zenzefi.api import IsSuperuser, PageInput, actor_of, page_schema, paginated
 
 MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
 
@@ -52,7 +52,7 @@ class TransactionsView(APIView):
 
     @extend_schema(
         parameters=[TransactionsInput],
-        responses={200: TransactionOutput(many=True)},
+        responses={200: page_schema(TransactionOutput)},
         summary="Ledger rows, newest first",
     )
     def get(self, request):
@@ -270,7 +270,7 @@ class AdminUsersView(APIView):
         search = serializers.CharField(required=False, allow_blank=True, max_length=254)
         is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
 
-    @extend_schema(parameters=[AdminUsersInput], responses={200: AdminUserOutput(many=True)}, summary="Users")
+    @extend_schema(parameters=[AdminUsersInput], responses={200: page_schema(AdminUserOutput)}, summary="Users")
     def get(self, request):
         query = self.AdminUsersInput(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -308,8 +308,9 @@ class AdminUserView(APIView):
 
 
 class AuditLogOutput(serializers.ModelSerializer):
-    user_email = serializers.CharField(source="user.email", default=None)
-    user_username = serializers.CharField(source="user.username", default=None)
+    # null for what no user did (activation, scheduled tasks).
+    user_email = serializers.CharField(source="user.email", default=None, allow_null=True)
+    user_username = serializers.CharField(source="user.username", default=None, allow_null=True)
 
     class Meta:
         model = AuditLog
@@ -337,7 +338,7 @@ class AdminAuditLogsView(APIView):
         action = serializers.CharField(required=False, max_length=64)
         resource_type = serializers.CharField(required=False, max_length=64)
 
-    @extend_schema(parameters=[AuditLogsInput], responses={200: AuditLogOutput(many=True)}, summary="Audit log")
+    @extend_schema(parameters=[AuditLogsInput], responses={200: page_schema(AuditLogOutput)}, summary="Audit log")
     def get(self, request):
         query = self.AuditLogsInput(data=request.query_params)
         query.is_valid(raise_exception=True)

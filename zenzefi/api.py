@@ -1,5 +1,6 @@
 """Small pieces shared by the API modules of every app."""
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -31,6 +32,20 @@ class PageInput(serializers.Serializer):
         data = self.validated_data
         offset = data.get("offset", data.get("skip", 0))
         return data.get("limit", self.default_limit), offset
+
+
+def page_schema(serializer_class) -> serializers.Serializer:
+    """The OpenAPI shape of what ``paginated`` answers, for ``extend_schema(responses=...)``."""
+    name = serializer_class.__name__.removesuffix("Output")
+    return inline_serializer(
+        f"{name}Page",
+        {
+            "items": serializer_class(many=True),
+            "total": serializers.IntegerField(),
+            "limit": serializers.IntegerField(),
+            "offset": serializers.IntegerField(),
+        },
+    )
 
 
 def paginated(queryset, serializer_class, *, limit: int, offset: int, context=None) -> Response:
