@@ -169,3 +169,24 @@ def test_logs_are_json_with_request_ids_and_hold_no_secret(json_logs, api, as_us
     everything = "\n".join(json_logs)
     for secret in (password, jwt, refresh, token.secret, "cookie-secret-1", jwt.split(".")[2]):
         assert secret not in everything
+
+
+@pytest.mark.django_db
+def test_error_records_hold_no_query_string(json_logs, as_user, alice, monkeypatch):
+    def broken(user):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("accounts.api.referral_summary", broken)
+    client = as_user(alice)
+    client.raise_request_exception = False
+
+    response = client.get("/api/v1/users/me/referrals?email=alice%40example.com&code=secret-query-777")
+
+    assert response.status_code == 500
+    errors = [json.loads(line) for line in json_logs if '"django.request"' in line]
+    assert errors, json_logs
+    assert errors[0]["message"] == "Internal Server Error: /api/v1/users/me/referrals"
+    assert errors[0]["request"] == "GET /api/v1/users/me/referrals"
+    everything = "\n".join(json_logs)
+    assert "secret-query-777" not in everything
+    assert "alice%40example.com" not in everything

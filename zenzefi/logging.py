@@ -2,8 +2,9 @@
 
 The request id comes from ``X-Request-ID`` when it looks like one (else a new
 one) and goes back in the response. Query strings are never logged (they can
-carry anything); path segments that are secrets (password-reset links) are
-masked. Tokens, passwords, JWTs and cookies are never put in a log record.
+carry anything), not even with the request Django attaches to its error
+records; path segments that are secrets (password-reset links) are masked.
+Tokens, passwords, JWTs and cookies are never put in a log record.
 """
 
 import json
@@ -13,6 +14,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from django.http import HttpRequest
 from django.utils.functional import empty
 
 from zenzefi.middleware import HybridMiddleware
@@ -22,6 +24,11 @@ access_logger = logging.getLogger("zenzefi.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _SECRET_PATHS = [(re.compile(r"^/password/reset/[^/]+/[^/]+/"), "/password/reset/<uid>/<token>/")]
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def _request_line(request: HttpRequest) -> str:
+    """Django's error records carry the request, whose ``str()`` holds the query string: method and path only."""
+    return f"{request.method} {safe_path(request.path)}"
 
 
 def request_id(incoming: str | None) -> str:
@@ -49,7 +56,7 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                data[key] = value
+                data[key] = _request_line(value) if isinstance(value, HttpRequest) else value
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
