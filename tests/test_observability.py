@@ -190,3 +190,43 @@ def test_error_records_hold_no_query_string(json_logs, as_user, alice, monkeypat
     everything = "\n".join(json_logs)
     assert "secret-query-777" not in everything
     assert "alice%40example.com" not in everything
+
+
+@pytest.mark.parametrize(
+    ("trusted", "remote", "forwarded", "status"),
+    [
+        ([], "127.0.0.1", None, 200),
+        ([], "::1", None, 200),
+        ([], "203.0.113.5", None, 403),
+        ([], "10.0.0.7", None, 403),
+        # A local proxy nobody declared relays the outside world: not local.
+        ([], "127.0.0.1", "203.0.113.5", 403),
+        (["10.0.0.0/8"], "10.0.0.7", None, 200),
+        # A trusted proxy is judged by whom it relays.
+        (["127.0.0.1"], "127.0.0.1", "203.0.113.5", 403),
+        (["127.0.0.1", "10.0.0.0/8"], "127.0.0.1", "10.0.0.9", 200),
+        (["127.0.0.1"], "127.0.0.1", "203.0.113.5, 127.0.0.1", 403),
+    ],
+)
+def test_metrics_without_a_token_answer_only_loopback_and_trusted_peers(
+    client, settings, trusted, remote, forwarded, status
+):
+    settings.METRICS_TOKEN = ""
+    settings.TRUSTED_PROXY_IPS = trusted
+    extra = {"REMOTE_ADDR": remote}
+    if forwarded:
+        extra["HTTP_X_FORWARDED_FOR"] = forwarded
+
+    response = client.get("/metrics", **extra)
+
+    assert response.status_code == status
+    if status == 403:
+        assert b"METRICS_TOKEN" in response.content
+        assert b"proxy_requests_total" not in response.content
+
+
+def test_metrics_token_opens_the_endpoint_to_any_address(client, settings):
+    settings.METRICS_TOKEN = "scrape-me"
+
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.5").status_code == 401
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.5", HTTP_AUTHORIZATION="Bearer scrape-me").status_code == 200

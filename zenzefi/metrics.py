@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from zenzefi.net import is_local_or_trusted
+
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 # The reference's metrics (API.md §2.14).
@@ -87,9 +89,14 @@ def on_commit(callback) -> None:
 
 
 def metrics_view(request):
+    """With METRICS_TOKEN: for whoever sends it. Without: for loopback and TRUSTED_PROXY_IPS only."""
     token = settings.METRICS_TOKEN
     if token and request.headers.get("Authorization", "") != f"Bearer {token}":
         return HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+    if not token and not is_local_or_trusted(request):
+        return HttpResponse(
+            "Forbidden: set METRICS_TOKEN to scrape from another host\n", status=403, content_type="text/plain"
+        )
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -39,3 +39,23 @@ def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:
 
 def request_ip(request) -> str | None:
     return client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+
+
+def is_local_or_trusted(request) -> bool:
+    """Whether the request comes from this host (loopback) or from a TRUSTED_PROXY_IPS address.
+
+    Judged on the client address as believed (``client_ip``): a request relayed by a trusted proxy is
+    judged by whom it relays, and one relayed by an untrusted proxy (``X-Forwarded-For`` from a peer
+    not in TRUSTED_PROXY_IPS, e.g. a local nginx nobody declared) is not local.
+    """
+    networks = _trusted_networks(tuple(settings.TRUSTED_PROXY_IPS))
+    peer = request.META.get("REMOTE_ADDR") or ""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if forwarded and not _is_trusted(peer, networks):
+        return False
+    address = client_ip(peer, forwarded)
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return ip.is_loopback or _is_trusted(str(ip), networks)
