@@ -8,4 +8,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import schema  # noqa: F401  registers the OpenAPI auth scheme
+        from accounts import checks, schema  # noqa: F401  register the deploy checks and the OpenAPI auth scheme

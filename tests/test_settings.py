@@ -17,6 +17,7 @@ PRODUCTION_ENV = {
     "SECURE_HSTS_SECONDS": "31536000",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
     "SECURE_HSTS_PRELOAD": "true",
+    "EMAIL_URL": "smtp+tls://mailer:mail-password@mail.example.com:587",
 }
 
 
@@ -76,6 +77,26 @@ def test_check_deploy_is_clean_for_production_like_env():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_refuses_the_console_mail_backend():
+    result = run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        {**PRODUCTION_ENV, "EMAIL_URL": "consolemail://"},
+    )
+
+    assert result.returncode != 0
+    assert "accounts.W001" in result.stderr + result.stdout
+    assert "password-reset links would be written to the server log" in result.stderr + result.stdout
+
+
+def test_console_mail_backend_is_fine_for_development():
+    result = run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        {**PRODUCTION_ENV, "EMAIL_URL": "consolemail://", "DEBUG": "true"},
+    )
+
+    assert "accounts.W001" not in result.stderr + result.stdout
 
 
 def test_openapi_schema_builds_without_warnings(tmp_path):
