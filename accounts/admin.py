@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
+from accounts.forms import UsernameField
 from accounts.models import AuditLog, User
 from accounts.services import user_active_changed, user_insert
 
@@ -11,12 +12,14 @@ class UserCreationForm(AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email", "username")
+        field_classes = {"username": UsernameField}
 
 
 class UserEditForm(UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
+        field_classes = {"username": UsernameField}
 
 
 @admin.register(User)

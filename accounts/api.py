@@ -14,6 +14,7 @@ from accounts import services
 from accounts.models import User
 from accounts.selectors import referral_summary
 from accounts.tokens import issued_before_password_change, jwt_pair
+from accounts.validators import username_normalise, validate_username_characters
 from zenzefi.errors import DomainError
 from zenzefi.net import request_ip
 
@@ -37,6 +38,19 @@ class UserOutput(serializers.ModelSerializer):
 
     def get_full_name(self, user) -> str | None:
         return user.full_name or None
+
+
+class UsernameField(serializers.CharField):
+    """A username as the portal's form reads it: NFKC-normalised, stripped, no invisible characters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(validate_username_characters)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        # As Django's UsernameField: an overlong value is refused by max_length without being normalised.
+        return value if self.max_length is not None and len(value) > self.max_length else username_normalise(value)
 
 
 class JWTPairOutput(serializers.Serializer):
@@ -64,7 +78,7 @@ class PublicAuthView(APIView):
 class RegisterView(PublicAuthView):
     class RegisterInput(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
-        username = serializers.CharField(min_length=3, max_length=50)
+        username = UsernameField(min_length=3, max_length=50)
         password = serializers.CharField(min_length=8, max_length=128, write_only=True, trim_whitespace=False)
         full_name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
 

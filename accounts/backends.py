@@ -2,6 +2,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
 from accounts.models import User
+from accounts.validators import username_normalise
 
 
 class EmailOrUsernameBackend(ModelBackend):
@@ -11,7 +12,9 @@ class EmailOrUsernameBackend(ModelBackend):
         identifier = (email or username or "").strip()
         if not identifier or password is None:
             return None
-        user = User.objects.filter(Q(email__iexact=identifier) | Q(username__iexact=identifier)).first()
+        # Usernames are stored NFKC-normalised (accounts.validators): a full-width spelling signs in too.
+        username = username_normalise(identifier)
+        user = User.objects.filter(Q(email__iexact=identifier) | Q(username__iexact=username)).first()
         if user is None:
             # Spend the same time as a real check, so timing does not reveal accounts.
             User().set_password(password)

@@ -1,19 +1,27 @@
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.models import User
+from accounts.validators import validate_username_characters
 from zenzefi.errors import RateLimited
 from zenzefi.net import request_ip
+
+
+class UsernameField(auth_forms.UsernameField):
+    """Django's username field (NFKC, stripped) that also refuses invisible characters."""
+
+    default_validators = [validate_username_characters]
 
 
 class RegisterForm(forms.Form):
     email = forms.EmailField(
         label=_("E-mail"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
-    username = forms.CharField(
+    username = UsernameField(
         label=_("Username"), min_length=3, max_length=50, widget=forms.TextInput(attrs={"autocomplete": "username"})
     )
     full_name = forms.CharField(label=_("Full name"), max_length=255, required=False)

@@ -1,3 +1,5 @@
+import unicodedata
+
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -23,3 +25,23 @@ class MaximumLengthValidator:
 
     def get_help_text(self):
         return _("Your password must contain at most %(max_length)d characters.") % {"max_length": self.max_length}
+
+
+# Format characters (right-to-left override, zero-width space and joiner, BOM…) and control characters
+# are invisible: with them a username can pass for another user's in the admin and on referral pages.
+REFUSED_USERNAME_CATEGORIES = ("Cf", "Cc")
+
+
+def username_normalise(value: str) -> str:
+    """The stored form of a username: NFKC (full-width and compatibility forms folded, as Django does), stripped."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def validate_username_characters(value: str) -> None:
+    refused = [ch for ch in dict.fromkeys(value) if unicodedata.category(ch) in REFUSED_USERNAME_CATEGORIES]
+    if refused:
+        raise ValidationError(
+            _("Username cannot contain invisible or control characters (%(characters)s)."),
+            code="username_invisible_characters",
+            params={"characters": ", ".join(f"U+{ord(ch):04X}" for ch in refused)},
+        )

@@ -112,6 +112,49 @@ def test_register_page_shows_errors_and_writes_nothing(browser, alice, overrides
     assert User.objects.count() == 1
 
 
+@pytest.mark.parametrize("username", ["ali\u202eecila", "\u200bcarol", "car\u200dol"])
+def test_register_page_refuses_invisible_characters_in_the_username(browser, username):
+    response = browser.post("/register/", register_form(username=username))
+
+    assert response.status_code == 200
+    assert "Username cannot contain invisible or control characters" in response.content.decode()
+    assert not User.objects.exists()
+
+
+def test_register_page_refuses_invisible_characters_in_russian(browser):
+    browser.cookies["django_language"] = "ru"
+
+    response = browser.post("/register/", register_form(username="\u200bcarol"))
+
+    assert "Имя пользователя не может содержать невидимые или управляющие символы (U+200B)." in (
+        response.content.decode()
+    )
+    assert not User.objects.exists()
+
+
+def test_register_page_stores_the_username_nfkc_normalised(browser, alice):
+    taken = browser.post("/register/", register_form(username="\uff21\uff4c\uff49\uff43\uff45"))  # full-width
+    created = browser.post("/register/", register_form(username="\uff43\uff41\uff52\uff4f\uff4c"))
+
+    assert "Username already taken" in taken.content.decode()
+    assert created.status_code == 302
+    assert User.objects.filter(username="carol").exists()
+    assert User.objects.count() == 2
+
+
+def test_admin_refuses_invisible_characters_in_a_username(client, admin_user, alice):
+    client.force_login(admin_user)
+
+    response = client.post(
+        "/admin/accounts/user/add/",
+        {"email": "mallory@example.com", "username": "ali\u200bce", "usable_password": "false"},
+    )
+
+    assert response.status_code == 200
+    assert "Username cannot contain invisible or control characters" in response.content.decode()
+    assert not User.objects.filter(email="mallory@example.com").exists()
+
+
 def test_register_page_errors_are_translated(browser, alice):
     browser.cookies["django_language"] = "ru"
 

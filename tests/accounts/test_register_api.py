@@ -4,6 +4,7 @@ import pytest
 
 from accounts import services
 from accounts.models import AuditLog, User
+from tests.factories import PASSWORD
 
 URL = "/api/v1/auth/register"
 STRONG = "Tr1cky-Passw0rd"
@@ -73,6 +74,56 @@ def test_register_refuses_username_taken(api, alice):
     assert response.status_code == 400
     assert response.json()["detail"] == "Username already taken"
     assert User.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("username", "shown"),
+    [
+        ("ali\u202eecila", "U+202E"),  # right-to-left override
+        ("\u200bbob", "U+200B"),  # zero-width space
+        ("bo\u200db", "U+200D"),  # zero-width joiner
+        ("\ufeffcarol", "U+FEFF"),  # byte order mark
+        ("car\u2066ol", "U+2066"),  # left-to-right isolate
+        ("car\u00adol", "U+00AD"),  # soft hyphen
+        ("car\tol", "U+0009"),  # a control character
+    ],
+)
+def test_register_refuses_invisible_characters_in_the_username(api, username, shown):
+    response = register(api, username=username)
+
+    assert response.status_code == 400
+    assert response.json()["username"] == [f"Username cannot contain invisible or control characters ({shown})."]
+    assert response.json()["detail"].startswith("username: Username cannot contain invisible")
+    assert not User.objects.exists()
+    assert not AuditLog.objects.exists()
+
+
+@pytest.mark.django_db
+def test_register_stores_the_username_nfkc_normalised(api):
+    response = register(api, username="\uff43\uff41\uff52\uff4f\uff4c\u2460")  # full-width "carol", circled 1
+
+    assert response.status_code == 201
+    assert response.json()["username"] == "carol1"
+    assert User.objects.get().username == "carol1"
+
+
+@pytest.mark.django_db
+def test_a_full_width_look_alike_of_a_taken_username_is_refused(api, alice):
+    response = register(api, username="\uff21\uff4c\uff49\uff43\uff45")  # full-width "Alice"
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Username already taken"
+    assert User.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_login_by_a_full_width_username(api, alice):
+    response = api.post(
+        "/api/v1/auth/login", {"username": "\uff41\uff4c\uff49\uff43\uff45", "password": PASSWORD}, format="json"
+    )
+
+    assert response.status_code == 200
 
 
 @pytest.mark.django_db
