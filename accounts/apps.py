@@ -8,4 +8,15 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from accounts import checks, schema  # noqa: F401  register the deploy checks and the OpenAPI auth scheme
+
+        post_migrate.connect(_create_cache_table, sender=self)
+
+
+def _create_cache_table(using="default", **kwargs) -> None:
+    """``migrate`` also makes the database cache's table (the embedded default); a no-op with Redis."""
+    from django.core.management import call_command
+
+    call_command("createcachetable", database=using, verbosity=0)
