@@ -140,7 +140,7 @@ def test_trusted_proxy_clients_get_separate_windows(api, alice, settings):
     assert forged_left.status_code == 429
 
 
-def test_in_memory_windows_follow_the_same_rule(settings):
+def test_windows_without_redis_follow_the_same_rule(settings):
     settings.REDIS_URL = ""
     rate = ratelimit.Rate(2, 60)
 
