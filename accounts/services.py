@@ -213,13 +213,13 @@ def cache_repairs_due() -> bool:
 def cache_repairs_after_outage() -> None:
     """Once per recovery of Redis in this process (``zenzefi.breaker``): replay before trusting the cache."""
     global _repaired_after
-    seen = breaker.redis.recoveries
-    if seen != _repaired_after:
-        _repaired_after = seen
-        try:
-            cache_repairs_replay()
-        except Exception:
-            logger.exception("cache repairs could not be replayed")
+    if not cache_repairs_due():
+        return
+    _repaired_after = breaker.redis.recoveries
+    try:
+        cache_repairs_replay()
+    except Exception:
+        logger.exception("cache repairs could not be replayed")
 
 
 def _login_rate() -> ratelimit.Rate:

@@ -5,6 +5,7 @@ Called from the async proxy through ``sync_to_async``, and from Celery beat.
 
 import datetime as dt
 import logging
+import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -21,21 +22,6 @@ logger = logging.getLogger(__name__)
 
 def _at(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
-
-
-def _session_create(*, session_id, token_id, user_id, device_id, ip, user_agent, mode, started) -> ProxySession:
-    return ProxySession.objects.create(
-        **({"id": session_id} if session_id else {}),
-        token_id=token_id,
-        user_id=user_id,
-        device_id=device_id[:255],
-        ip_address=ip or None,
-        user_agent=(user_agent or "")[:512],
-        mode=mode,
-        started_at=started,
-        last_activity=started,
-        request_count=1,
-    )
 
 
 @transaction.atomic
@@ -67,15 +53,17 @@ def session_open(
     )
     try:
         with transaction.atomic():
-            _session_create(
-                session_id=session_id,
+            ProxySession.objects.create(
+                id=session_id,
                 token_id=token_id,
                 user_id=user_id,
-                device_id=device_id,
-                ip=ip,
-                user_agent=user_agent,
+                device_id=device_id[:255],
+                ip_address=ip or None,
+                user_agent=(user_agent or "")[:512],
                 mode=mode,
-                started=_at(started),
+                started_at=_at(started),
+                last_activity=_at(started),
+                request_count=1,
             )
     except IntegrityError:
         logger.warning("session %s of token %s was opened twice", session_id, token_id)
@@ -101,18 +89,28 @@ def session_touch_db(
         return sessions.Touch("same", session_id=str(current.pk), started=current.started_at.timestamp(), stored=True)
     if current is not None and (now - current.last_activity).total_seconds() < settings.SESSION_IDLE_TIMEOUT_SECONDS:
         return sessions.Touch("conflict", other_device=current.device_id, started=current.started_at.timestamp())
-    ProxySession.objects.filter(token_id=token_id, ended_at__isnull=True).update(ended_at=now, end_reason="taken over")
-    created = _session_create(
-        session_id=None,
+    previous = None
+    if current is not None:  # idle: this device takes over, and the old session ends with its counters
+        previous = {
+            "sid": str(current.pk),
+            "last": current.last_activity.timestamp(),
+            "req": current.request_count,
+            "bin": current.bytes_in,
+            "bout": current.bytes_out,
+        }
+    session_id, started = str(uuid.uuid4()), now.timestamp()
+    session_open(
+        session_id=session_id,
         token_id=token_id,
         user_id=user_id,
         device_id=device_id,
         ip=ip,
         user_agent=user_agent,
         mode=mode,
-        started=now,
+        started=started,
+        previous=previous,
     )
-    return sessions.Touch("new", session_id=str(created.pk), started=now.timestamp(), stored=True)
+    return sessions.Touch("new", session_id=session_id, started=started, stored=True)
 
 
 def session_count_db(*, session_id: str, bytes_in: int, bytes_out: int) -> None:
