@@ -45,15 +45,20 @@ def too_deep(value) -> bool:
     return False
 
 
-def json_loads(data: bytes | str):
-    """``json.loads`` that raises JSONTooDeep (a ValueError) for documents nested deeper than MAX_DEPTH."""
+def _bounded(load):
+    """Run a JSON ``load()``; JSONTooDeep instead of RecursionError or a document deeper than MAX_DEPTH."""
     try:
-        value = json.loads(data)
+        value = load()
     except RecursionError:
         raise JSONTooDeep() from None
     if isinstance(value, dict | list) and too_deep(value):
         raise JSONTooDeep()
     return value
+
+
+def json_loads(data: bytes | str):
+    """``json.loads`` that raises JSONTooDeep (a ValueError) for documents nested deeper than MAX_DEPTH."""
+    return _bounded(lambda: json.loads(data))
 
 
 class BoundedJSONParser(JSONParser):
@@ -67,10 +72,8 @@ class BoundedJSONParser(JSONParser):
         raw = stream.read() if limit is None else stream.read(limit + 1)
         if limit is not None and len(raw) > limit:
             raise RequestTooLarge()
+        parse = super().parse
         try:
-            value = super().parse(io.BytesIO(raw), media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError(f"JSON parse error - {JSONTooDeep()}") from None
-        if isinstance(value, dict | list) and too_deep(value):
-            raise exceptions.ParseError(f"JSON parse error - {JSONTooDeep()}")
-        return value
+            return _bounded(lambda: parse(io.BytesIO(raw), media_type, parser_context))
+        except JSONTooDeep as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
