@@ -28,6 +28,8 @@ from accounts.services import (
     cache_repairs_due,
     user_is_blocked,
 )
+from events.registry import moment, money
+from events.services import event_record
 from wallet.models import Transaction
 from wallet.services import SYSTEM, Actor, balance_change, referral_bonus_grant
 from zenzefi import metrics, rediscache
@@ -238,6 +240,11 @@ def token_activate(*, token_id) -> TokenFacts | None:
         token.save(update_fields=["activated_at"])
         _cache_drop(token.secret_digest)
         audit_record(actor=None, action="token_activate", obj=token, details={"user_id": str(token.user_id)})
+        event_record(
+            type="token.activated",
+            user=token.user_id,
+            data={"token_id": str(token.pk), "activated_at": moment(now), "expires_at": moment(token.expires_at)},
+        )
     facts = TokenFacts.of(token)
     return None if facts.expired(now) else facts
 
@@ -247,7 +254,7 @@ def token_activate(*, token_id) -> TokenFacts | None:
 
 def _new_token(*, user_id, duration_hours: int, scope: str, cost: Decimal, purchase: Transaction, bundle=None):
     secret = secret_generate()
-    return AccessToken.objects.create(
+    token = AccessToken.objects.create(
         user_id=user_id,
         secret_encrypted=secret_encrypt(secret),
         secret_digest=secret_digest(secret),
@@ -258,6 +265,18 @@ def _new_token(*, user_id, duration_hours: int, scope: str, cost: Decimal, purch
         purchase=purchase,
         bundle=bundle,
     )
+    event_record(
+        type="token.purchased",
+        user=user_id,
+        data={
+            "token_id": str(token.pk),
+            "duration_hours": duration_hours,
+            "scope": scope,
+            "cost_znc": money(cost),
+            "bundle_id": str(bundle.pk) if bundle else None,
+        },
+    )
+    return token
 
 
 @transaction.atomic
@@ -374,6 +393,9 @@ def token_revoke(*, user: User, token_id, actor: Actor = SYSTEM) -> tuple[Access
     _cache_drop(token.secret_digest)
     metrics.on_commit(metrics.TOKEN_REVOCATIONS.inc)
     actor.audit("token_revoke", token, {"refund": str(refund), "activated": token.activated_at is not None})
+    event_record(
+        type="token.revoked", user=user.pk, data={"token_id": str(token.pk), "refund_znc": money(refund), "by": "owner"}
+    )
     new_balance = User.objects.values_list("balance", flat=True).get(pk=user.pk)
     return token, refund, new_balance
 
@@ -391,6 +413,11 @@ def token_force_revoke(*, token_id, actor: Actor, reason: str = "revoked by admi
         token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
         _cache_drop(token.secret_digest)
         metrics.on_commit(metrics.TOKEN_REVOCATIONS.inc)
+        event_record(
+            type="token.revoked",
+            user=token.user_id,
+            data={"token_id": str(token.pk), "refund_znc": "0.00", "by": "admin"},
+        )
     actor.audit("admin_force_revoke", token, {"refund_amount": "0.00", "force_revoke": True, "reason": reason})
     return token
 

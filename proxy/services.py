@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from access.models import AccessToken
+from events.services import event_record
 from proxy import sessions
 from proxy.models import ProxySession
 from zenzefi import breaker
@@ -22,6 +23,43 @@ logger = logging.getLogger(__name__)
 
 def _at(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+
+
+def _facts(session: ProxySession) -> dict:
+    return {
+        "session_id": str(session.pk),
+        "token_id": str(session.token_id),
+        "device_id": session.device_id,
+        "mode": session.mode,
+    }
+
+
+def _ended(session: ProxySession) -> None:
+    """The ``session.ended`` event of a session whose row was just closed (in the caller's transaction)."""
+    seconds = max(0, round((session.last_activity - session.started_at).total_seconds()))
+    data = {
+        **_facts(session),
+        "reason": session.end_reason,
+        "requests": session.request_count,
+        "bytes_in": session.bytes_in,
+        "bytes_out": session.bytes_out,
+        "duration_seconds": seconds,
+    }
+    event_record(type="session.ended", user=session.user_id, data=data)
+
+
+@transaction.atomic
+def _end(rows, *, reason: str, **fields) -> int:
+    """Close the open sessions among ``rows`` (with their last counters), one ``session.ended`` each."""
+    now, closed = timezone.now(), 0
+    for session in rows.filter(ended_at__isnull=True).select_for_update(skip_locked=True):
+        for name, value in fields.items():
+            setattr(session, name, value)
+        session.ended_at, session.end_reason = now, reason
+        session.save(update_fields=[*fields, "ended_at", "end_reason"])
+        _ended(session)
+        closed += 1
+    return closed
 
 
 @transaction.atomic
@@ -39,21 +77,19 @@ def session_open(
 ) -> None:
     """Record a new device session; close the one it took over (with its last counters)."""
     if previous:
-        ProxySession.objects.filter(pk=previous["sid"], ended_at__isnull=True).update(
-            ended_at=timezone.now(),
-            end_reason="taken over",
+        _end(
+            ProxySession.objects.filter(pk=previous["sid"]),
+            reason="taken over",
             last_activity=_at(previous["last"]),
             request_count=previous["req"],
             bytes_in=previous["bin"],
             bytes_out=previous["bout"],
         )
     # Any other open row of this token is stale (e.g. Redis lost its state): close it.
-    ProxySession.objects.filter(token_id=token_id, ended_at__isnull=True).exclude(pk=session_id).update(
-        ended_at=timezone.now(), end_reason="replaced"
-    )
+    _end(ProxySession.objects.filter(token_id=token_id).exclude(pk=session_id), reason="replaced")
     try:
         with transaction.atomic():
-            ProxySession.objects.create(
+            session = ProxySession.objects.create(
                 id=session_id,
                 token_id=token_id,
                 user_id=user_id,
@@ -67,6 +103,8 @@ def session_open(
             )
     except IntegrityError:
         logger.warning("session %s of token %s was opened twice", session_id, token_id)
+        return
+    event_record(type="session.started", user=user_id, data=_facts(session))
 
 
 @transaction.atomic
@@ -120,9 +158,16 @@ def session_count_db(*, session_id: str, bytes_in: int, bytes_out: int) -> None:
     )
 
 
+@transaction.atomic
 def session_forget_db(*, session_id: str) -> None:
-    """A database-kept session whose first request never reached Zenzefi was not a session."""
-    ProxySession.objects.filter(pk=session_id, request_count=1).delete()
+    """A database-kept session whose first request never reached Zenzefi was not a session: its row goes,
+    and the ``session.started`` already sent is answered by a ``session.ended`` ("upstream unreached")."""
+    session = ProxySession.objects.select_for_update().filter(pk=session_id, request_count=1).first()
+    if session is None:
+        return
+    session.delete()
+    session.pk, session.end_reason, session.request_count = session_id, "upstream unreached", 0
+    _ended(session)
 
 
 def sessions_flush(*, now: float | None = None) -> dict:
@@ -162,16 +207,14 @@ def sessions_flush(*, now: float | None = None) -> dict:
         rows = ProxySession.objects.filter(pk=session_id)
         if token_id in revoked or now - last >= idle:
             reason = "token revoked" if token_id in revoked else "idle"
-            rows.filter(ended_at__isnull=True).update(**fields, ended_at=timezone.now(), end_reason=reason)
+            _end(rows, reason=reason, **fields)
             sessions.drop(token_id, session_id)
             closed += 1
         else:
             rows.update(**fields)
         flushed += 1
     # Open rows whose live state is gone (Redis lost it, or it expired): close them once they are idle.
-    closed += (
-        ProxySession.objects.filter(ended_at__isnull=True, last_activity__lt=_at(now - idle))
-        .exclude(token_id__in=list(live))
-        .update(ended_at=timezone.now(), end_reason="lost")
+    closed += _end(
+        ProxySession.objects.filter(last_activity__lt=_at(now - idle)).exclude(token_id__in=list(live)), reason="lost"
     )
     return {"flushed": flushed, "closed": closed}

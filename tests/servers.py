@@ -120,3 +120,63 @@ def process_server(env: dict[str, str], *, unset: tuple[str, ...] = (), output: 
             log.seek(0)
             output.extend(log.read().splitlines())
             log.close()
+
+
+class WebhookReceiver:
+    """An integrator's webhook receiver on loopback: records every request and answers as told.
+
+    ``answers`` is a list of what to answer next, in order (then 200): an int status, ``("slow", seconds)``,
+    or ``("redirect", status)`` (Location: /elsewhere).
+    """
+
+    def __init__(self):
+        import http.server
+
+        receiver = self
+        self.requests: list[dict] = []
+        self.answers: list = []
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.requests.append(
+                        {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+                    )
+                    answer = receiver.answers.pop(0) if receiver.answers else 200
+                status, extra = answer, {}
+                if isinstance(answer, tuple) and answer[0] == "slow":
+                    time.sleep(answer[1])
+                    status = 200
+                elif isinstance(answer, tuple) and answer[0] == "redirect":
+                    status, extra = answer[1], {"Location": "/elsewhere"}
+                reply = f'{{"received": {len(receiver.requests)}}}'.encode()
+                self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

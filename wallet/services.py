@@ -17,6 +17,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import User
 from accounts.services import audit_record, referral_bonus_key, user_active_changed
+from events.registry import money
+from events.services import event_record
 from wallet.errors import InsufficientFunds, InvalidAmount, PaymentNotFound, PaymentProviderError
 from wallet.models import CENT, Payment, Transaction
 from wallet.providers import WebhookEvent, get_provider
@@ -86,6 +88,11 @@ def balance_change(
     )
     User.objects.filter(pk=user.pk).update(balance=new_balance)
     metrics.on_commit(lambda: _count_money(kind, amount))
+    facts = {"transaction_id": str(entry.pk), "amount": money(abs(amount)), "balance_after": money(new_balance)}
+    if amount < 0:
+        event_record(type="balance.charged", user=user.pk, data={**facts, "reason": entry.description, "kind": kind})
+    else:
+        event_record(type="balance.topped_up", user=user.pk, data={**facts, "kind": kind, "reason": entry.description})
     return entry
 
 

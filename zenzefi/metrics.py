@@ -45,6 +45,12 @@ PROXY_BYTES = Counter("proxy_bytes_total", "Bytes through the proxy", ["directio
 ZNC = Counter("znc_total", "ZNC moved through the ledger, by kind", ["kind"])
 PAYMENTS = Counter("payments_total", "Top-up payments by provider and outcome", ["provider", "status"])
 RATE_LIMITED = Counter("rate_limit_rejections_total", "Requests refused by a rate limit", ["bucket"])
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries_total",
+    "Webhook delivery attempts: succeeded (2xx), failed (another status), error (no answer)",
+    ["result"],
+)
+WEBHOOK_SECONDS = Histogram("webhook_delivery_seconds", "Time of one webhook POST", buckets=LATENCY_BUCKETS)
 BEAT_TASKS = Counter("beat_task_runs_total", "Background task runs", ["task", "result"])
 
 

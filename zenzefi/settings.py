@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "wallet",
     "access",
     "proxy",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -314,7 +315,8 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Bounded waits on a dead broker. The socket timeout stays above the worker's
-    # BRPOP poll (1 s); web requests publish no tasks, so only workers and beat wait.
+    # BRPOP poll (1 s). A web request publishes webhook tasks only while the Redis
+    # breaker is closed (events.services._publish); the outbox scan sends the rest.
     CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_connect_timeout": 2.0,
@@ -390,6 +392,19 @@ CELERY_BEAT_SCHEDULE = {
     "accounts-replay-cache-repairs": {"task": "accounts.replay_cache_repairs", "schedule": 30.0},
 }
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+
+# --- Outgoing webhooks (events) --------------------------------------------------------------------------
+# Plain http targets (tests, a receiver on the same private network); production wants https.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+# Targets on loopback, private, link-local or multicast addresses are refused (SSRF) unless this is true.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_MAX_ENDPOINTS = env.int("WEBHOOKS_MAX_ENDPOINTS", default=10)
+WEBHOOKS_RETENTION_DAYS = env.int("WEBHOOKS_RETENTION_DAYS", default=30)
+WEBHOOKS_DISABLE_AFTER_DAYS = env.int("WEBHOOKS_DISABLE_AFTER_DAYS", default=5)
+WEBHOOKS_DISABLE_AFTER_EXHAUSTED = env.int("WEBHOOKS_DISABLE_AFTER_EXHAUSTED", default=10)
+CELERY_BEAT_SCHEDULE["events-outbox-scan"] = {"task": "events.outbox_scan", "schedule": 15.0}
+CELERY_BEAT_SCHEDULE["events-prune"] = {"task": "events.prune", "schedule": crontab(hour=3, minute=30)}
 
 # --- Health -----------------------------------------------------------------------------------------------
 HEALTH_CHECK_INTERVAL = env.int("HEALTH_CHECK_INTERVAL", default=50)

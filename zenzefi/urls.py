@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from access import api as access_api
 from accounts import api as accounts_api
+from events import api as events_api
 from wallet import api as wallet_api
 from zenzefi import views
 from zenzefi.admin import dashboard_install
@@ -53,6 +54,24 @@ api_urlpatterns = [
     api("admin/users", wallet_api.AdminUsersView.as_view(), "api-admin-users"),
     api("admin/users/(?P<user_id>[^/]+)", wallet_api.AdminUserView.as_view(), "api-admin-user"),
     api("admin/audit-logs", wallet_api.AdminAuditLogsView.as_view(), "api-admin-audit-logs"),
+    api("webhook-endpoints", events_api.EndpointsView.as_view(), "api-webhook-endpoints"),
+    api("webhook-endpoints/(?P<endpoint_id>[^/]+)", events_api.EndpointView.as_view(), "api-webhook-endpoint"),
+    api(
+        "webhook-endpoints/(?P<endpoint_id>[^/]+)/rotate-secret",
+        events_api.RotateSecretView.as_view(),
+        "api-webhook-endpoint-rotate",
+    ),
+    api("webhook-endpoints/(?P<endpoint_id>[^/]+)/test", events_api.TestView.as_view(), "api-webhook-endpoint-test"),
+    api(
+        "webhook-endpoints/(?P<endpoint_id>[^/]+)/deliveries",
+        events_api.DeliveriesView.as_view(),
+        "api-webhook-endpoint-deliveries",
+    ),
+    api(
+        "webhook-endpoints/(?P<endpoint_id>[^/]+)/deliveries/(?P<delivery_id>[^/]+)/redeliver",
+        events_api.RedeliverView.as_view(),
+        "api-webhook-endpoint-redeliver",
+    ),
 ]
 
 # Under /api/ the last handlers answer JSON, elsewhere the portal's pages.

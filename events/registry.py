@@ -1,0 +1,37 @@
+"""The event types integrators can subscribe to, and how their ``data`` is written.
+
+Adding a type is one line in ``EVENT_TYPES``. ``data`` holds ids as strings,
+money as "18.00" strings and times as ISO-8601 UTC.
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+EVENT_TYPES: dict[str, str] = {
+    "token.purchased": "A token was issued (one per token, bundles included)",
+    "token.activated": "A token's clock started at its first use",
+    "token.revoked": "A token was revoked by its owner or an admin",
+    "balance.charged": "A ledger debit",
+    "balance.topped_up": "A ledger credit: deposit, refund, referral bonus or adjustment",
+    "session.started": "A device session began on the proxy",
+    "session.ended": "A device session ended (idle, taken over, token revoked)",
+}
+
+# Sent only by "send a test event"; not something to subscribe to.
+PING = "ping"
+
+ALL = "*"
+
+
+def is_known(event_type: str) -> bool:
+    return event_type in EVENT_TYPES or event_type == PING
+
+
+def money(amount) -> str:
+    return str(Decimal(amount).quantize(Decimal("0.01")))
+
+
+def moment(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

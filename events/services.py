@@ -1,0 +1,557 @@
+"""Recording domain events, managing webhook endpoints, and delivering events to them.
+
+``event_record`` runs inside the business change's transaction: the event, and
+a pending delivery for every endpoint subscribed to its type, exist if and
+only if the change committed. After the commit a Celery task per delivery
+POSTs it; failures are retried on a fixed schedule (``RETRY_SCHEDULE``), every
+try is a ``DeliveryAttempt`` row, and ``outbox_scan`` (beat) sends whatever a
+lost task or a dead worker left behind.
+
+Sending is claimed before the POST (a unique attempt row, then a conditional
+update of its ``started_at``), so a task that runs twice sends once.
+"""
+
+import datetime as dt
+import ipaddress
+import logging
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import audit_record
+from events import registry, signing
+from events.models import SECRET_PURPOSE, Delivery, DeliveryAttempt, Event, Status, WebhookEndpoint
+from zenzefi import breaker, metrics
+from zenzefi.errors import Conflict, DomainError, NotFound
+from zenzefi.keys import fernet
+
+logger = logging.getLogger(__name__)
+
+# Seconds before each attempt (Svix's schedule): at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+RETRY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+# A task handed to the broker gets this long before the outbox scan assumes it was lost.
+QUEUED_GRACE = dt.timedelta(seconds=60)
+# Delays shorter than this are a Celery countdown; longer ones are left to the outbox scan.
+COUNTDOWN_MAX = 60
+RESPONSE_BODY_CHARS = 1000
+ROTATION_OVERLAP = dt.timedelta(hours=24)
+
+
+class EndpointNotFound(NotFound):
+    default_detail = "Webhook endpoint not found"
+
+
+class DeliveryNotFound(NotFound):
+    default_detail = "Delivery not found"
+
+
+class InvalidEndpoint(DomainError):
+    pass
+
+
+class EndpointDisabled(Conflict):
+    default_detail = "Webhook endpoint is disabled; enable it first"
+
+
+# --- Events -------------------------------------------------------------------------------------
+
+
+def event_record(*, type: str, user, data: dict) -> Event:
+    """Write an event of the change being committed, and a pending delivery per subscribed endpoint.
+
+    Must run inside the business change's transaction (the services' own
+    ``transaction.atomic``). The deliveries are handed to Celery on commit.
+    """
+    if type not in registry.EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}: add it to events.registry.EVENT_TYPES")
+    user_id = getattr(user, "pk", user)
+    subscribed = [
+        pk
+        for pk, types in WebhookEndpoint.objects.filter(owner_id=user_id, enabled=True).values_list("id", "events")
+        if registry.ALL in types or type in types
+    ]
+    return _record(type=type, user_id=user_id, data=data, endpoint_ids=subscribed)
+
+
+def _record(*, type: str, user_id, data: dict, endpoint_ids: list) -> Event:
+    if not connection.in_atomic_block:
+        raise RuntimeError("event_record must run inside the transaction of the change it describes")
+    now = timezone.now()
+    event = Event.objects.create(type=type, user_id=user_id, data=data, created_at=now)
+    if endpoint_ids:
+        deliveries = Delivery.objects.bulk_create(
+            [Delivery(event=event, endpoint_id=pk, next_attempt_at=now, queued_at=now) for pk in endpoint_ids]
+        )
+        ids = [d.pk for d in deliveries]
+        transaction.on_commit(lambda: [_enqueue_delivery(pk, 1) for pk in ids])
+    return event
+
+
+# --- Handing work to Celery ---------------------------------------------------------------------
+
+
+def _broker_usable() -> bool:
+    """A Redis broker that just failed is skipped at once (the outbox scan sends later), not waited on."""
+    return not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")) or breaker.redis.available()
+
+
+def _publish(task, args: tuple, countdown: float = 0) -> bool:
+    if not _broker_usable():
+        logger.warning("webhook task %s%s not queued (broker unavailable); the outbox scan sends it", task.name, args)
+        return False
+    try:
+        task.apply_async(args=args, countdown=countdown or None, retry=False)
+    except Exception as exc:  # a broker outage never fails the business action that committed
+        if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+            breaker.redis.failure(exc)
+        logger.warning("webhook task %s%s not queued (%s); the scan sends it", task.name, args, type(exc).__name__)
+        return False
+    return True
+
+
+def _enqueue_delivery(delivery_id, attempt: int, countdown: float = 0) -> bool:
+    from events.tasks import deliver
+
+    return _publish(deliver, (str(delivery_id), attempt), countdown)
+
+
+def _enqueue_attempt(attempt_id) -> bool:
+    from events.tasks import send_attempt
+
+    return _publish(send_attempt, (str(attempt_id),))
+
+
+# --- Endpoints ----------------------------------------------------------------------------------
+
+
+def _refusal(address: str) -> str | None:
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_global and not ip.is_multicast:
+        return None
+    kind = (
+        "loopback"
+        if ip.is_loopback
+        else "link-local"
+        if ip.is_link_local
+        else "multicast"
+        if ip.is_multicast
+        else "private"
+    )
+    return f"{address} is a {kind} address"
+
+
+def target_refusal(url: str) -> str | None:
+    """Why a webhook must not be sent to ``url`` (SSRF), or None. Private targets pass with WEBHOOKS_ALLOW_PRIVATE."""
+    if settings.WEBHOOKS_ALLOW_PRIVATE:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        return _refusal(host)
+    except ValueError:
+        pass  # a name, not an address literal
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None  # unresolvable now: the send will fail and be retried, not sent anywhere private
+    for info in infos:
+        reason = _refusal(info[4][0])
+        if reason:
+            return f"{host} resolves to {reason}"
+    return None
+
+
+def url_check(url: str) -> str:
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    allowed = ("https", "http") if settings.WEBHOOKS_ALLOW_HTTP else ("https",)
+    if parts.scheme not in allowed:
+        raise InvalidEndpoint("The URL must use https", field="url")
+    if not parts.hostname:
+        raise InvalidEndpoint("The URL has no host", field="url")
+    if parts.username or parts.password:
+        raise InvalidEndpoint("The URL must not contain a user name or password", field="url")
+    refusal = target_refusal(url)
+    if refusal:
+        raise InvalidEndpoint(f"Webhooks are not sent to private networks: {refusal}", field="url")
+    return url
+
+
+def events_check(types) -> list[str]:
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+        raise InvalidEndpoint('events must be a non-empty list of event types, or ["*"]', field="events")
+    unknown = sorted({t for t in types if t != registry.ALL and t not in registry.EVENT_TYPES})
+    if unknown:
+        valid = ", ".join(sorted(registry.EVENT_TYPES))
+        raise InvalidEndpoint(f"Unknown event types: {', '.join(unknown)}. Valid types: {valid}, or *", field="events")
+    if registry.ALL in types:
+        return [registry.ALL]
+    return list(dict.fromkeys(types))
+
+
+def _encrypt(secret: str) -> str:
+    return fernet(SECRET_PURPOSE).encrypt(secret.encode()).decode()
+
+
+def _uuid_or_none(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def endpoint_owned(owner: User, endpoint_id, *, lock: bool = False) -> WebhookEndpoint:
+    """The owner's endpoint by id (any string); someone else's or an unknown one is a 404."""
+    key = _uuid_or_none(endpoint_id)
+    rows = WebhookEndpoint.objects.select_for_update() if lock else WebhookEndpoint.objects
+    endpoint = rows.filter(pk=key, owner=owner).first() if key else None
+    if endpoint is None:
+        raise EndpointNotFound()
+    return endpoint
+
+
+@transaction.atomic
+def endpoint_create(*, owner: User, url: str, events: list, description: str = "", actor=None):
+    """A new endpoint and its secret, which is shown this once. At most WEBHOOKS_MAX_ENDPOINTS per user."""
+    url = url_check(url)
+    events = events_check(events)
+    # The owner's row lock orders two simultaneous creations against the limit.
+    User.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).first()
+    if WebhookEndpoint.objects.filter(owner=owner).count() >= settings.WEBHOOKS_MAX_ENDPOINTS:
+        raise InvalidEndpoint(f"At most {settings.WEBHOOKS_MAX_ENDPOINTS} webhook endpoints per user")
+    secret = signing.secret_generate()
+    endpoint = WebhookEndpoint.objects.create(
+        owner=owner,
+        url=url,
+        events=events,
+        description=(description or "")[:255],
+        secret_encrypted=_encrypt(secret),
+    )
+    _audit(actor, "webhook_endpoint_create", endpoint, {"url": url, "events": events})
+    return endpoint, secret
+
+
+@transaction.atomic
+def endpoint_update(*, owner: User, endpoint_id, changes: dict, actor=None) -> WebhookEndpoint:
+    endpoint = endpoint_owned(owner, endpoint_id, lock=True)
+    fields = []
+    if "url" in changes:
+        endpoint.url = url_check(changes["url"])
+        fields.append("url")
+    if "events" in changes:
+        endpoint.events = events_check(changes["events"])
+        fields.append("events")
+    if "description" in changes:
+        endpoint.description = (changes["description"] or "")[:255]
+        fields.append("description")
+    if "enabled" in changes and bool(changes["enabled"]) != endpoint.enabled:
+        if changes["enabled"]:
+            endpoint.enabled = True
+            endpoint.disabled_at = None
+            endpoint.disabled_reason = ""
+            endpoint.failing_since = None
+            endpoint.exhausted_in_row = 0
+            fields += ["enabled", "disabled_at", "disabled_reason", "failing_since", "exhausted_in_row"]
+        else:
+            _disable(endpoint, "disabled by its owner")
+    if fields:
+        endpoint.save(update_fields=[*fields, "updated_at"])
+    _audit(actor, "webhook_endpoint_update", endpoint, {k: changes[k] for k in changes if k != "secret"})
+    return endpoint
+
+
+@transaction.atomic
+def endpoint_delete(*, owner: User, endpoint_id, actor=None) -> None:
+    endpoint = endpoint_owned(owner, endpoint_id, lock=True)
+    _audit(actor, "webhook_endpoint_delete", endpoint, {"url": endpoint.url})
+    endpoint.delete()
+
+
+@transaction.atomic
+def endpoint_rotate_secret(*, owner: User, endpoint_id, actor=None) -> tuple[WebhookEndpoint, str]:
+    """A new secret, shown this once; the current one keeps signing alongside it for 24 hours."""
+    endpoint = endpoint_owned(owner, endpoint_id, lock=True)
+    secret = signing.secret_generate()
+    endpoint.previous_secret_encrypted = endpoint.secret_encrypted
+    endpoint.previous_secret_expires_at = timezone.now() + ROTATION_OVERLAP
+    endpoint.secret_encrypted = _encrypt(secret)
+    endpoint.save(update_fields=["previous_secret_encrypted", "previous_secret_expires_at", "secret_encrypted"])
+    _audit(actor, "webhook_secret_rotate", endpoint, {"previous_valid_until": str(endpoint.previous_secret_expires_at)})
+    return endpoint, secret
+
+
+@transaction.atomic
+def endpoint_test(*, owner: User, endpoint_id, actor=None) -> Delivery:
+    """Send a ``ping`` event to this endpoint only."""
+    endpoint = endpoint_owned(owner, endpoint_id)
+    if not endpoint.enabled:
+        raise EndpointDisabled()
+    event = _record(
+        type=registry.PING,
+        user_id=owner.pk,
+        data={"endpoint_id": str(endpoint.pk), "message": "Test event from Zenzefi Gate"},
+        endpoint_ids=[endpoint.pk],
+    )
+    return Delivery.objects.get(event=event, endpoint=endpoint)
+
+
+@transaction.atomic
+def delivery_redeliver(*, owner: User, endpoint_id, delivery_id, actor=None) -> DeliveryAttempt:
+    """Send a delivery's event again (same body, same ``webhook-id``) as a new attempt.
+
+    ``delivery_id`` is a delivery's id or one of its attempts' (the delivery log lists attempts).
+    """
+    endpoint = endpoint_owned(owner, endpoint_id)
+    if not endpoint.enabled:
+        raise EndpointDisabled()
+    key = _uuid_or_none(delivery_id)
+    attempt_of = DeliveryAttempt.objects.filter(pk=key, endpoint=endpoint).values_list("delivery_id", flat=True)
+    target = attempt_of.first() or key
+    delivery = Delivery.objects.select_for_update().filter(pk=target, endpoint=endpoint).first() if key else None
+    if delivery is None:
+        raise DeliveryNotFound()
+    row = _attempt_claim(delivery, trigger=DeliveryAttempt.Trigger.MANUAL)
+    transaction.on_commit(lambda: _enqueue_attempt(row.pk))
+    _audit(actor, "webhook_redeliver", endpoint, {"event_id": delivery.event_id, "attempt": row.attempt})
+    return row
+
+
+def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
+    """Switch an endpoint off (its row is locked by the caller); its pending deliveries end as failed."""
+    now = timezone.now()
+    endpoint.enabled = False
+    endpoint.disabled_at = now
+    endpoint.disabled_reason = reason[:255]
+    endpoint.save(update_fields=["enabled", "disabled_at", "disabled_reason", "updated_at"])
+    Delivery.objects.filter(endpoint=endpoint, status=Status.PENDING).update(
+        status=Status.FAILED, next_attempt_at=None, queued_at=None
+    )
+    logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
+
+
+@transaction.atomic
+def endpoint_admin_disable(*, endpoint_id, actor=None, reason: str = "disabled by an administrator") -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
+    if endpoint.enabled:
+        _disable(endpoint, reason)
+        _audit(actor, "webhook_endpoint_admin_disable", endpoint, {"reason": reason})
+    return endpoint
+
+
+def _audit(actor, action: str, obj, details: dict) -> None:
+    if actor is not None:
+        actor.audit(action, obj, details)
+    else:
+        audit_record(actor=None, action=action, obj=obj, details=details)
+
+
+# --- Delivering ----------------------------------------------------------------------------------
+
+
+def _attempt_claim(delivery: Delivery, *, trigger: str) -> DeliveryAttempt:
+    """The next attempt's row (the delivery's row is locked by the caller)."""
+    now = timezone.now()
+    number = delivery.attempts + 1
+    # An earlier attempt still open long after the timeout lost its worker mid-request.
+    DeliveryAttempt.objects.filter(delivery=delivery, status=Status.PENDING, created_at__lt=now - QUEUED_GRACE).update(
+        status=Status.FAILED, error="no result recorded (worker lost)"
+    )
+    row = DeliveryAttempt.objects.create(
+        delivery=delivery, endpoint_id=delivery.endpoint_id, attempt=number, trigger=trigger
+    )
+    delivery.attempts = number
+    fields = ["attempts"]
+    if trigger == DeliveryAttempt.Trigger.SCHEDULED:
+        # Should this worker die mid-request, the scan retries at the usual time, never while it may still answer.
+        delay = RETRY_SCHEDULE[number] if number < len(RETRY_SCHEDULE) else 0
+        delivery.next_attempt_at = now + max(dt.timedelta(seconds=delay), QUEUED_GRACE)
+        delivery.queued_at = now
+        fields += ["next_attempt_at", "queued_at"]
+    delivery.save(update_fields=fields)
+    return row
+
+
+def delivery_run(*, delivery_id, attempt: int) -> str:
+    """The scheduled attempt number ``attempt`` of a delivery: claim it, POST, record. Safe to run twice."""
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",)).select_related("endpoint").filter(pk=delivery_id).first()
+        )
+        if delivery is None or delivery.status != Status.PENDING or delivery.attempts != attempt - 1:
+            return "skipped"
+        if not delivery.endpoint.enabled:
+            return "skipped"
+        row = _attempt_claim(delivery, trigger=DeliveryAttempt.Trigger.SCHEDULED)
+    return attempt_send(attempt_id=row.pk)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int | None
+    body: str
+    error: str
+    seconds: float
+
+    @property
+    def succeeded(self) -> bool:
+        return self.code is not None and 200 <= self.code < 300
+
+
+_client: httpx.Client | None = None
+
+
+def _http() -> httpx.Client:
+    global _client
+    if _client is None:
+        _client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=20))
+    return _client
+
+
+def _post(url: str, payload: bytes, headers: dict[str, str]) -> Outcome:
+    started = time.monotonic()
+    refusal = target_refusal(url)
+    if refusal:
+        return Outcome(None, "", f"refused: {refusal}"[:255], 0.0)
+    timeout = settings.WEBHOOKS_TIMEOUT_SECONDS
+    deadline = started + timeout
+    try:
+        with _http().stream("POST", url, content=payload, headers=headers, timeout=timeout) as response:
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= 4 * RESPONSE_BODY_CHARS or time.monotonic() > deadline:
+                    break
+            text = b"".join(chunks).decode("utf-8", errors="replace")[:RESPONSE_BODY_CHARS]
+            return Outcome(response.status_code, text, "", time.monotonic() - started)
+    except httpx.TimeoutException:
+        return Outcome(None, "", f"timed out after {timeout:g} s", time.monotonic() - started)
+    except httpx.HTTPError as exc:
+        return Outcome(None, "", f"connection failed: {type(exc).__name__}", time.monotonic() - started)
+
+
+def attempt_send(*, attempt_id) -> str:
+    """POST one claimed attempt, once: the conditional update of ``started_at`` lets only one run send it."""
+    now = timezone.now()
+    if not DeliveryAttempt.objects.filter(pk=attempt_id, started_at__isnull=True).update(started_at=now):
+        return "skipped"
+    row = DeliveryAttempt.objects.select_related("delivery__event", "endpoint").get(pk=attempt_id)
+    endpoint, event = row.endpoint, row.delivery.event
+    signing_secrets = [endpoint.secret]
+    if endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
+        signing_secrets.append(endpoint.previous_secret)
+    payload = signing.body(event)
+    headers = signing.headers(event_id=event.id, payload=payload, signing_secrets=signing_secrets, at=now)
+    outcome = _post(endpoint.url, payload, headers)
+    result = "succeeded" if outcome.succeeded else "failed" if outcome.code is not None else "error"
+    metrics.WEBHOOK_DELIVERIES.labels(result).inc()
+    metrics.WEBHOOK_SECONDS.observe(outcome.seconds)
+    if not outcome.succeeded:
+        logger.info(
+            "webhook %s to endpoint %s attempt %s: %s",
+            event.id,
+            endpoint.pk,
+            row.attempt,
+            outcome.code if outcome.code is not None else outcome.error,
+        )
+    _attempt_record(row, outcome)
+    return result
+
+
+@transaction.atomic
+def _attempt_record(row: DeliveryAttempt, outcome: Outcome) -> None:
+    now = timezone.now()
+    # Lock order everywhere: endpoint, then delivery.
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=row.endpoint_id)
+    delivery = Delivery.objects.select_for_update().get(pk=row.delivery_id)
+    row.status = Status.SUCCEEDED if outcome.succeeded else Status.FAILED
+    row.response_code = outcome.code
+    row.response_body = outcome.body
+    row.error = outcome.error
+    row.duration_ms = round(outcome.seconds * 1000)
+    scheduled = row.trigger == DeliveryAttempt.Trigger.SCHEDULED
+    if outcome.succeeded:
+        delivery.status = Status.SUCCEEDED
+        delivery.next_attempt_at = delivery.queued_at = None
+        endpoint.failing_since = None
+        endpoint.exhausted_in_row = 0
+    else:
+        endpoint.failing_since = endpoint.failing_since or now
+        if scheduled and delivery.status == Status.PENDING and delivery.attempts == row.attempt:
+            if row.attempt >= len(RETRY_SCHEDULE):
+                delivery.status = Status.FAILED
+                delivery.next_attempt_at = delivery.queued_at = None
+                endpoint.exhausted_in_row += 1
+            else:
+                delay = RETRY_SCHEDULE[row.attempt]
+                delivery.next_attempt_at = row.next_attempt_at = now + dt.timedelta(seconds=delay)
+                delivery.queued_at = now if delay < COUNTDOWN_MAX else None
+                if delay < COUNTDOWN_MAX:
+                    number = row.attempt + 1
+                    transaction.on_commit(lambda: _enqueue_delivery(delivery.pk, number, countdown=delay))
+    row.save()
+    delivery.save(update_fields=["status", "next_attempt_at", "queued_at"])
+    endpoint.save(update_fields=["failing_since", "exhausted_in_row"])
+    if not outcome.succeeded and endpoint.enabled:
+        reason = _disable_reason(endpoint, now)
+        if reason:
+            _disable(endpoint, reason)
+
+
+def _disable_reason(endpoint: WebhookEndpoint, now: dt.datetime) -> str:
+    days = settings.WEBHOOKS_DISABLE_AFTER_DAYS
+    if endpoint.failing_since and now - endpoint.failing_since >= dt.timedelta(days=days):
+        return f"every delivery failed for {days} days"
+    exhausted = settings.WEBHOOKS_DISABLE_AFTER_EXHAUSTED
+    if endpoint.exhausted_in_row >= exhausted:
+        return f"{exhausted} deliveries in a row failed after all retries"
+    return ""
+
+
+# --- Beat: the outbox scan and pruning ---------------------------------------------------------------
+
+
+def outbox_scan(*, now: dt.datetime | None = None, limit: int = 500) -> dict:
+    """Hand to Celery what no live task is carrying: due retries, deliveries whose task was lost
+    (queued over a minute ago and never run), and claimed attempts never sent. Safe on two workers."""
+    now = now or timezone.now()
+    stale = now - QUEUED_GRACE
+    with transaction.atomic():
+        due = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True)
+            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=stale))
+            .order_by("next_attempt_at")
+            .values_list("pk", "attempts")[:limit]
+        )
+        Delivery.objects.filter(pk__in=[pk for pk, _ in due]).update(queued_at=now)
+    unsent = list(
+        DeliveryAttempt.objects.filter(
+            status=Status.PENDING, started_at__isnull=True, created_at__lt=stale
+        ).values_list("pk", flat=True)[:limit]
+    )
+    for pk, attempts in due:
+        _enqueue_delivery(pk, attempts + 1)
+    for pk in unsent:
+        _enqueue_attempt(pk)
+    return {"deliveries": len(due), "attempts": len(unsent)}
+
+
+def attempts_prune(*, now: dt.datetime | None = None) -> int:
+    """Attempt rows older than WEBHOOKS_RETENTION_DAYS go, with finished deliveries and their events."""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.WEBHOOKS_RETENTION_DAYS)
+    removed, _ = DeliveryAttempt.objects.filter(created_at__lt=cutoff).delete()
+    Delivery.objects.filter(created_at__lt=cutoff).exclude(status=Status.PENDING).filter(attempt_rows=None).delete()
+    Event.objects.filter(created_at__lt=cutoff, deliveries=None).delete()
+    return removed

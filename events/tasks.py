@@ -1,0 +1,27 @@
+from celery import shared_task
+
+from events import services
+
+
+@shared_task(name="events.deliver")
+def deliver(delivery_id: str, attempt: int) -> str:
+    """Scheduled attempt number ``attempt`` of one delivery (sent once however often this runs)."""
+    return services.delivery_run(delivery_id=delivery_id, attempt=attempt)
+
+
+@shared_task(name="events.send_attempt")
+def send_attempt(attempt_id: str) -> str:
+    """A claimed attempt (a redelivery, or one the scan found unsent)."""
+    return services.attempt_send(attempt_id=attempt_id)
+
+
+@shared_task(name="events.outbox_scan")
+def outbox_scan() -> dict:
+    """Every 15 s: due retries, and deliveries whose task was lost."""
+    return services.outbox_scan()
+
+
+@shared_task(name="events.prune")
+def prune() -> int:
+    """Daily: attempt rows past WEBHOOKS_RETENTION_DAYS."""
+    return services.attempts_prune()
