@@ -104,6 +104,8 @@ class Delivery(models.Model):
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Attempts made on the retry schedule (redeliveries not counted): the schedule's position.
+    scheduled = models.PositiveSmallIntegerField(_("scheduled attempts"), default=0)
     # When the next scheduled attempt is due (null when none is: succeeded or failed).
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     # When a task for the next attempt was handed to the broker; the outbox scan leaves it alone for a minute.

@@ -118,10 +118,10 @@ def _publish(task, args: tuple, countdown: float = 0) -> bool:
     return True
 
 
-def _enqueue_delivery(delivery_id, attempt: int, countdown: float = 0) -> bool:
+def _enqueue_delivery(delivery_id, number: int, countdown: float = 0) -> bool:
     from events.tasks import deliver
 
-    return _publish(deliver, (str(delivery_id), attempt), countdown)
+    return _publish(deliver, (str(delivery_id), number), countdown)
 
 
 def _enqueue_attempt(attempt_id) -> bool:
@@ -134,21 +134,16 @@ def _enqueue_attempt(attempt_id) -> bool:
 
 
 def _refusal(address: str) -> str | None:
+    """What kind of non-public address this is ("loopback address", ...), or None for a public one."""
     ip = ipaddress.ip_address(address)
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     if ip.is_global and not ip.is_multicast:
         return None
-    kind = (
-        "loopback"
-        if ip.is_loopback
-        else "link-local"
-        if ip.is_link_local
-        else "multicast"
-        if ip.is_multicast
-        else "private"
-    )
-    return f"{address} is a {kind} address"
+    for kind, test in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local), ("multicast", ip.is_multicast)):
+        if test:
+            return f"{kind} address"
+    return "private address"
 
 
 def target_refusal(url: str) -> str | None:
@@ -158,17 +153,19 @@ def target_refusal(url: str) -> str | None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        return _refusal(host)
+        kind = _refusal(host)
     except ValueError:
         pass  # a name, not an address literal
+    else:
+        return f"{host} is a {kind}" if kind else None
     try:
         infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
-        return None  # unresolvable now: the send will fail and be retried, not sent anywhere private
+        return None  # unresolvable now: the send fails and is retried, checked again then
     for info in infos:
-        reason = _refusal(info[4][0])
-        if reason:
-            return f"{host} resolves to {reason}"
+        kind = _refusal(info[4][0])
+        if kind:
+            return f"{host} resolves to {info[4][0]}, a {kind}"
     return None
 
 
@@ -286,7 +283,9 @@ def endpoint_rotate_secret(*, owner: User, endpoint_id, actor=None) -> tuple[Web
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted
     endpoint.previous_secret_expires_at = timezone.now() + ROTATION_OVERLAP
     endpoint.secret_encrypted = _encrypt(secret)
-    endpoint.save(update_fields=["previous_secret_encrypted", "previous_secret_expires_at", "secret_encrypted"])
+    endpoint.save(
+        update_fields=["previous_secret_encrypted", "previous_secret_expires_at", "secret_encrypted", "updated_at"]
+    )
     _audit(actor, "webhook_secret_rotate", endpoint, {"previous_valid_until": str(endpoint.previous_secret_expires_at)})
     return endpoint, secret
 
@@ -363,32 +362,29 @@ def _attempt_claim(delivery: Delivery, *, trigger: str) -> DeliveryAttempt:
     """The next attempt's row (the delivery's row is locked by the caller)."""
     now = timezone.now()
     number = delivery.attempts + 1
-    # An earlier attempt still open long after the timeout lost its worker mid-request.
-    DeliveryAttempt.objects.filter(delivery=delivery, status=Status.PENDING, created_at__lt=now - QUEUED_GRACE).update(
-        status=Status.FAILED, error="no result recorded (worker lost)"
-    )
     row = DeliveryAttempt.objects.create(
         delivery=delivery, endpoint_id=delivery.endpoint_id, attempt=number, trigger=trigger
     )
     delivery.attempts = number
     fields = ["attempts"]
     if trigger == DeliveryAttempt.Trigger.SCHEDULED:
+        delivery.scheduled += 1
         # Should this worker die mid-request, the scan retries at the usual time, never while it may still answer.
-        delay = RETRY_SCHEDULE[number] if number < len(RETRY_SCHEDULE) else 0
+        delay = RETRY_SCHEDULE[delivery.scheduled] if delivery.scheduled < len(RETRY_SCHEDULE) else 0
         delivery.next_attempt_at = now + max(dt.timedelta(seconds=delay), QUEUED_GRACE)
         delivery.queued_at = now
-        fields += ["next_attempt_at", "queued_at"]
+        fields += ["scheduled", "next_attempt_at", "queued_at"]
     delivery.save(update_fields=fields)
     return row
 
 
-def delivery_run(*, delivery_id, attempt: int) -> str:
-    """The scheduled attempt number ``attempt`` of a delivery: claim it, POST, record. Safe to run twice."""
+def delivery_run(*, delivery_id, number: int) -> str:
+    """The delivery's ``number``-th attempt on the retry schedule: claim it, POST, record. Safe to run twice."""
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(of=("self",)).select_related("endpoint").filter(pk=delivery_id).first()
         )
-        if delivery is None or delivery.status != Status.PENDING or delivery.attempts != attempt - 1:
+        if delivery is None or delivery.status != Status.PENDING or delivery.scheduled != number - 1:
             return "skipped"
         if not delivery.endpoint.enabled:
             return "skipped"
@@ -433,7 +429,8 @@ def _post(url: str, payload: bytes, headers: dict[str, str]) -> Outcome:
                 size += len(chunk)
                 if size >= 4 * RESPONSE_BODY_CHARS or time.monotonic() > deadline:
                     break
-            text = b"".join(chunks).decode("utf-8", errors="replace")[:RESPONSE_BODY_CHARS]
+            # The log keeps text: undecodable bytes are replaced, and NULs (which PostgreSQL text refuses) dropped.
+            text = b"".join(chunks).decode("utf-8", errors="replace").replace("\x00", "")[:RESPONSE_BODY_CHARS]
             return Outcome(response.status_code, text, "", time.monotonic() - started)
     except httpx.TimeoutException:
         return Outcome(None, "", f"timed out after {timeout:g} s", time.monotonic() - started)
@@ -456,9 +453,10 @@ def attempt_send(*, attempt_id) -> str:
     outcome = _post(endpoint.url, payload, headers)
     result = "succeeded" if outcome.succeeded else "failed" if outcome.code is not None else "error"
     metrics.WEBHOOK_DELIVERIES.labels(result).inc()
-    metrics.WEBHOOK_SECONDS.observe(outcome.seconds)
+    if outcome.seconds:  # a refused target was never sent to
+        metrics.WEBHOOK_SECONDS.observe(outcome.seconds)
     if not outcome.succeeded:
-        logger.info(
+        logger.warning(
             "webhook %s to endpoint %s attempt %s: %s",
             event.id,
             endpoint.pk,
@@ -488,17 +486,20 @@ def _attempt_record(row: DeliveryAttempt, outcome: Outcome) -> None:
         endpoint.exhausted_in_row = 0
     else:
         endpoint.failing_since = endpoint.failing_since or now
-        if scheduled and delivery.status == Status.PENDING and delivery.attempts == row.attempt:
-            if row.attempt >= len(RETRY_SCHEDULE):
+        latest = scheduled and not (
+            DeliveryAttempt.objects.filter(delivery=delivery, trigger=row.trigger, attempt__gt=row.attempt).exists()
+        )
+        if latest and delivery.status == Status.PENDING:
+            if delivery.scheduled >= len(RETRY_SCHEDULE):
                 delivery.status = Status.FAILED
                 delivery.next_attempt_at = delivery.queued_at = None
                 endpoint.exhausted_in_row += 1
             else:
-                delay = RETRY_SCHEDULE[row.attempt]
+                delay = RETRY_SCHEDULE[delivery.scheduled]
                 delivery.next_attempt_at = row.next_attempt_at = now + dt.timedelta(seconds=delay)
                 delivery.queued_at = now if delay < COUNTDOWN_MAX else None
                 if delay < COUNTDOWN_MAX:
-                    number = row.attempt + 1
+                    number = delivery.scheduled + 1
                     transaction.on_commit(lambda: _enqueue_delivery(delivery.pk, number, countdown=delay))
     row.save()
     delivery.save(update_fields=["status", "next_attempt_at", "queued_at"])
@@ -524,16 +525,21 @@ def _disable_reason(endpoint: WebhookEndpoint, now: dt.datetime) -> str:
 
 def outbox_scan(*, now: dt.datetime | None = None, limit: int = 500) -> dict:
     """Hand to Celery what no live task is carrying: due retries, deliveries whose task was lost
-    (queued over a minute ago and never run), and claimed attempts never sent. Safe on two workers."""
+    (queued over a minute ago and never run), and claimed attempts never sent. Attempts whose worker
+    died mid-request are closed as failed. Safe on two workers."""
     now = now or timezone.now()
     stale = now - QUEUED_GRACE
+    lost = now - QUEUED_GRACE - dt.timedelta(seconds=settings.WEBHOOKS_TIMEOUT_SECONDS)
+    DeliveryAttempt.objects.filter(status=Status.PENDING, started_at__lt=lost).update(
+        status=Status.FAILED, error="no result recorded (worker lost)"
+    )
     with transaction.atomic():
         due = list(
             Delivery.objects.select_for_update(skip_locked=True)
             .filter(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True)
             .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=stale))
             .order_by("next_attempt_at")
-            .values_list("pk", "attempts")[:limit]
+            .values_list("pk", "scheduled")[:limit]
         )
         Delivery.objects.filter(pk__in=[pk for pk, _ in due]).update(queued_at=now)
     unsent = list(
@@ -541,8 +547,8 @@ def outbox_scan(*, now: dt.datetime | None = None, limit: int = 500) -> dict:
             status=Status.PENDING, started_at__isnull=True, created_at__lt=stale
         ).values_list("pk", flat=True)[:limit]
     )
-    for pk, attempts in due:
-        _enqueue_delivery(pk, attempts + 1)
+    for pk, scheduled in due:
+        _enqueue_delivery(pk, scheduled + 1)
     for pk in unsent:
         _enqueue_attempt(pk)
     return {"deliveries": len(due), "attempts": len(unsent)}

@@ -4,9 +4,9 @@ from events import services
 
 
 @shared_task(name="events.deliver")
-def deliver(delivery_id: str, attempt: int) -> str:
-    """Scheduled attempt number ``attempt`` of one delivery (sent once however often this runs)."""
-    return services.delivery_run(delivery_id=delivery_id, attempt=attempt)
+def deliver(delivery_id: str, number: int) -> str:
+    """The ``number``-th attempt on one delivery's retry schedule (sent once however often this runs)."""
+    return services.delivery_run(delivery_id=delivery_id, number=number)
 
 
 @shared_task(name="events.send_attempt")

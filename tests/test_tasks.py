@@ -105,6 +105,8 @@ def test_every_scheduled_task_is_registered_with_the_worker(settings):
         "access.expire_tokens",
         "accounts.prune_audit",
         "accounts.replay_cache_repairs",
+        "events.outbox_scan",
+        "events.prune",
     }
     assert scheduled <= set(result.stdout.split()), result.stderr
 

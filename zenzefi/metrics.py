@@ -5,8 +5,12 @@ after the transaction commits). Gauges about the current state are computed
 when ``/metrics`` is scraped. With several worker processes set
 PROMETHEUS_MULTIPROC_DIR: every process writes its counters there and one
 scrape of any worker returns the sum (prometheus_client's multiprocess mode).
+What Celery counts (webhook deliveries, beat task runs) joins that sum when the
+worker has its own PROMETHEUS_MULTIPROC_DIR and the web names it in
+PROMETHEUS_WORKER_DIR.
 """
 
+import glob
 import os
 
 from django.conf import settings
@@ -87,6 +91,18 @@ class StateCollector:
             yield GaugeMetricFamily(name, doc, value=value)
 
 
+class _FilesCollector:
+    """prometheus_client's multiprocess collector over several directories: this host's web processes' and,
+    with PROMETHEUS_WORKER_DIR, its Celery worker's (webhook deliveries and beat tasks are counted there)."""
+
+    def __init__(self, directories: list[str]):
+        self.directories = [d for d in directories if d]
+
+    def collect(self):
+        files = [path for d in self.directories for path in sorted(glob.glob(os.path.join(d, "*.db")))]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
+
+
 def on_commit(callback) -> None:
     """Count only what committed."""
     from django.db import transaction
@@ -105,7 +121,7 @@ def metrics_view(request):
         )
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        registry.register(_FilesCollector([os.environ["PROMETHEUS_MULTIPROC_DIR"], settings.PROMETHEUS_WORKER_DIR]))
     else:
         registry = REGISTRY
     state = CollectorRegistry()

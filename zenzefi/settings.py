@@ -414,3 +414,5 @@ CELERY_BEAT_SCHEDULE["health-check"] = {"task": "zenzefi.health_check", "schedul
 # --- Metrics ----------------------------------------------------------------------------------------------
 # When set, /metrics wants "Authorization: Bearer <METRICS_TOKEN>".
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# The Celery worker's PROMETHEUS_MULTIPROC_DIR on this host: /metrics adds its counts (webhook deliveries, beat tasks).
+PROMETHEUS_WORKER_DIR = env("PROMETHEUS_WORKER_DIR", default="")

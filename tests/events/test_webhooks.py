@@ -8,6 +8,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -491,3 +492,46 @@ def test_event_record_outside_a_transaction_is_a_programming_error(alice):
         services.event_record(type="token.purchased", user=alice, data={})
     with pytest.raises(ValueError, match="unknown event type"):
         services.event_record(type="token.exploded", user=alice, data={})
+
+
+def test_an_attempt_whose_worker_died_mid_request_is_closed_and_retried(receiver, alice):
+    """The POST started, then the worker died: the scan closes the attempt as failed and sends the next one."""
+    services.endpoint_create(owner=alice, url=receiver.url(), events=["*"])
+    fund(alice)
+    delivery = Delivery.objects.get()
+    with transaction.atomic():
+        locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        row = services._attempt_claim(locked, trigger=DeliveryAttempt.Trigger.SCHEDULED)
+    DeliveryAttempt.objects.filter(pk=row.pk).update(started_at=timezone.now())  # sent, never recorded
+    assert services.outbox_scan(now=timezone.now() + dt.timedelta(seconds=30))["deliveries"] == 0
+    row.refresh_from_db()
+    assert row.status == "pending"
+    later = timezone.now() + dt.timedelta(seconds=75)
+    assert services.outbox_scan(now=later)["deliveries"] == 1
+    row.refresh_from_db()
+    assert (row.status, row.error) == ("failed", "no result recorded (worker lost)")
+    assert [r.attempt for r in DeliveryAttempt.objects.order_by("attempt")] == [1, 2]
+    delivery.refresh_from_db()
+    assert delivery.status == Status.SUCCEEDED and len(receiver.requests) == 1
+
+
+def test_a_redelivery_during_retries_leaves_the_schedule_alone(receiver, commit, alice):
+    endpoint, _ = services.endpoint_create(owner=alice, url=receiver.url(), events=["*"])
+    receiver.answers = [500, 500, 500]
+    commit(fund, alice)  # attempts 1 and 2 (at once, then the 5 s countdown) fail
+    delivery = Delivery.objects.get()
+    assert (delivery.attempts, delivery.scheduled) == (2, 2)
+    due = delivery.next_attempt_at
+    commit(services.delivery_redeliver, owner=alice, endpoint_id=endpoint.pk, delivery_id=delivery.pk)  # fails too
+    delivery.refresh_from_db()
+    assert (delivery.attempts, delivery.scheduled, delivery.next_attempt_at) == (3, 2, due)
+    services.outbox_scan(now=due + dt.timedelta(seconds=1))  # the third scheduled attempt: succeeds
+    rows = list(DeliveryAttempt.objects.order_by("attempt").values_list("attempt", "trigger", "status"))
+    assert rows == [
+        (1, "scheduled", "failed"),
+        (2, "scheduled", "failed"),
+        (3, "manual", "failed"),
+        (4, "scheduled", "succeeded"),
+    ]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.scheduled) == (Status.SUCCEEDED, 3)
