@@ -20,6 +20,7 @@ from access import services as access
 from access.models import Bundle
 from accounts.models import User
 from accounts.tokens import jwt_pair
+from events import services as events
 from tests.factories import UserFactory
 from tests.helpers import fund
 from wallet import services as wallet
@@ -59,9 +60,20 @@ def world(settings, upstream):
         total_price=2,
     )  # fmt: skip
     payment = wallet.payment_create(user=alice, amount_znc=Decimal(10), return_url=None, actor=Actor(user=alice))
+    # A webhook endpoint (nothing listens there) with one queued test delivery; no worker runs here.
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    endpoint, _secret = events.endpoint_create(owner=alice, url="https://127.0.0.1:9/hook", events=["*"])
+    delivery = events.endpoint_test(owner=alice, endpoint_id=endpoint.pk)
     return {
         "users": {"alice": alice.pk, "admin": admin.pk},
-        "path": {"token_id": ready.pk, "bundle_id": bundle.pk, "payment_id": payment.pk, "user_id": target.pk},
+        "path": {
+            "token_id": ready.pk,
+            "bundle_id": bundle.pk,
+            "payment_id": payment.pk,
+            "user_id": target.pk,
+            "endpoint_id": endpoint.pk,
+            "delivery_id": delivery.pk,
+        },
     }
 
 
