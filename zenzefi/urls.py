@@ -94,6 +94,7 @@ urlpatterns = [
     path("wallet/", include("wallet.urls")),
     path("access/", include("access.urls")),
     path("zenzefi/", include("proxy.urls")),
+    path("integrations/", include("events.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
