@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from access import services
 from access.forms import BundleAdminForm
 from access.models import AccessToken, Bundle, TokenStatus
+from accounts.admin import ReadOnlyAdmin
 from accounts.models import User
 from wallet.admin import WalletUserAdmin
 from zenzefi.api import actor_of
@@ -54,7 +55,7 @@ def _status_label(token: AccessToken) -> str:
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(admin.ModelAdmin):
+class AccessTokenAdmin(ReadOnlyAdmin):
     """Read-only; the one change an admin makes is a force revoke (no refund), as an action."""
 
     list_display = (
@@ -102,15 +103,6 @@ class AccessTokenAdmin(admin.ModelAdmin):
     @admin.display(description=_("expires"))
     def expires_at(self, obj: AccessToken):
         return obj.expires_at
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_revoke_permission(self, request) -> bool:
         return request.user.has_perm("access.change_accesstoken")

@@ -8,6 +8,19 @@ from accounts.models import AuditLog, User
 from accounts.services import user_active_changed, user_insert
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Ledger, payments, events: records of what happened, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class UserCreationForm(AdminUserCreationForm):
     class Meta:
         model = User
@@ -54,18 +67,9 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "action", "user", "resource_type", "resource_id", "ip_address")
     list_filter = ("action", "resource_type", "created_at")
     search_fields = ("action", "resource_id", "user__email", "user__username", "ip_address")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -12,20 +12,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin import ReadOnlyAdmin
 from events import registry, services
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from zenzefi.api import actor_of
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class EventTypeFilter(admin.SimpleListFilter):

@@ -41,6 +41,20 @@ class Event(models.Model):
         return f"{self.type} {self.id}"
 
 
+class EventConsumption(models.Model):
+    """An app above ``events`` handled this event (``events.consumers``): once per consumer and event."""
+
+    consumer = models.CharField(max_length=40)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="consumptions")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["consumer", "event"], name="consumption_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.consumer}: {self.event_id}"
+
+
 class WebhookEndpoint(models.Model):
     """Where an integrator wants events POSTed, signed with its secret (Standard Webhooks)."""
 

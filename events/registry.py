@@ -14,7 +14,8 @@ EVENT_TYPES: dict[str, str] = {
     "balance.charged": "A ledger debit",
     "balance.topped_up": "A ledger credit: deposit, refund, referral bonus or adjustment",
     "session.started": "A device session began on the proxy",
-    "session.ended": "A device session ended (idle, taken over, token revoked)",
+    "session.ended": "A device session ended (idle, taken over, replaced, lost, token revoked)",
+    "webhook_endpoint.disabled": "One of your webhook endpoints was disabled (by you, an admin, or after failures)",
 }
 
 # Sent only by "send a test event"; not something to subscribe to.

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
-from events import registry, signing
+from events import consumers, registry, signing
 from events.models import SECRET_PURPOSE, Delivery, DeliveryAttempt, Event, Status, WebhookEndpoint
 from zenzefi import breaker, metrics
 from zenzefi.errors import Conflict, DomainError, NotFound
@@ -87,6 +87,8 @@ def _record(*, type: str, user_id, data: dict, endpoint_ids: list) -> Event:
         raise RuntimeError("event_record must run inside the transaction of the change it describes")
     now = timezone.now()
     event = Event.objects.create(type=type, user_id=user_id, data=data, created_at=now)
+    if type != registry.PING and consumers.task_names():
+        transaction.on_commit(lambda: [_publish_named(name, (event.pk,)) for name in consumers.task_names()])
     if endpoint_ids:
         deliveries = Delivery.objects.bulk_create(
             [Delivery(event=event, endpoint_id=pk, next_attempt_at=now, queued_at=now) for pk in endpoint_ids]
@@ -116,6 +118,16 @@ def _publish(task, args: tuple, countdown: float = 0) -> bool:
         logger.warning("webhook task %s%s not queued (%s); the scan sends it", task.name, args, type(exc).__name__)
         return False
     return True
+
+
+def _publish_named(task_name: str, args: tuple) -> bool:
+    from celery import current_app
+
+    task = current_app.tasks.get(task_name)
+    if task is None:
+        logger.error("event consumer task %s is not registered; its beat scan handles the event", task_name)
+        return False
+    return _publish(task, args)
 
 
 def _enqueue_delivery(delivery_id, number: int, countdown: float = 0) -> bool:
@@ -218,11 +230,17 @@ def endpoint_owned(owner: User, endpoint_id, *, lock: bool = False) -> WebhookEn
     return endpoint
 
 
-@transaction.atomic
 def endpoint_create(*, owner: User, url: str, events: list, description: str = "", actor=None):
-    """A new endpoint and its secret, which is shown this once. At most WEBHOOKS_MAX_ENDPOINTS per user."""
+    """A new endpoint and its secret, which is shown this once. At most WEBHOOKS_MAX_ENDPOINTS per user.
+
+    The URL's host is resolved (the SSRF check) before the transaction opens: no lookup holds a lock."""
     url = url_check(url)
     events = events_check(events)
+    return _endpoint_insert(owner=owner, url=url, events=events, description=description, actor=actor)
+
+
+@transaction.atomic
+def _endpoint_insert(*, owner: User, url: str, events: list, description: str, actor):
     # The owner's row lock orders two simultaneous creations against the limit.
     User.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).first()
     if WebhookEndpoint.objects.filter(owner=owner).count() >= settings.WEBHOOKS_MAX_ENDPOINTS:
@@ -239,20 +257,29 @@ def endpoint_create(*, owner: User, url: str, events: list, description: str = "
     return endpoint, secret
 
 
-@transaction.atomic
 def endpoint_update(*, owner: User, endpoint_id, changes: dict, actor=None) -> WebhookEndpoint:
-    endpoint = endpoint_owned(owner, endpoint_id, lock=True)
-    fields = []
+    """Change url, events, description or enabled; the new URL is checked before the row is locked."""
+    changes = dict(changes)
     if "url" in changes:
-        endpoint.url = url_check(changes["url"])
-        fields.append("url")
+        changes["url"] = url_check(changes["url"])
     if "events" in changes:
-        endpoint.events = events_check(changes["events"])
-        fields.append("events")
+        changes["events"] = events_check(changes["events"])
     if "description" in changes:
-        endpoint.description = (changes["description"] or "")[:255]
-        fields.append("description")
+        changes["description"] = (changes["description"] or "")[:255]
+    return _endpoint_change(owner=owner, endpoint_id=endpoint_id, changes=changes, actor=actor)
+
+
+@transaction.atomic
+def _endpoint_change(*, owner: User, endpoint_id, changes: dict, actor) -> WebhookEndpoint:
+    endpoint = endpoint_owned(owner, endpoint_id, lock=True)
+    fields, changed = [], {}
+    for name in ("url", "events", "description"):
+        if name in changes and changes[name] != getattr(endpoint, name):
+            setattr(endpoint, name, changes[name])
+            fields.append(name)
+            changed[name] = changes[name]
     if "enabled" in changes and bool(changes["enabled"]) != endpoint.enabled:
+        changed["enabled"] = bool(changes["enabled"])
         if changes["enabled"]:
             endpoint.enabled = True
             endpoint.disabled_at = None
@@ -264,7 +291,8 @@ def endpoint_update(*, owner: User, endpoint_id, changes: dict, actor=None) -> W
             _disable(endpoint, "disabled by its owner")
     if fields:
         endpoint.save(update_fields=[*fields, "updated_at"])
-    _audit(actor, "webhook_endpoint_update", endpoint, {k: changes[k] for k in changes if k != "secret"})
+    if changed:
+        _audit(actor, "webhook_endpoint_update", endpoint, changed)
     return endpoint
 
 
@@ -302,6 +330,7 @@ def endpoint_test(*, owner: User, endpoint_id, actor=None) -> Delivery:
         data={"endpoint_id": str(endpoint.pk), "message": "Test event from Zenzefi Gate"},
         endpoint_ids=[endpoint.pk],
     )
+    _audit(actor, "webhook_endpoint_test", endpoint, {"event_id": event.pk})
     return Delivery.objects.get(event=event, endpoint=endpoint)
 
 
@@ -335,6 +364,11 @@ def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
     endpoint.save(update_fields=["enabled", "disabled_at", "disabled_reason", "updated_at"])
     Delivery.objects.filter(endpoint=endpoint, status=Status.PENDING).update(
         status=Status.FAILED, next_attempt_at=None, queued_at=None
+    )
+    event_record(
+        type="webhook_endpoint.disabled",
+        user=endpoint.owner_id,
+        data={"endpoint_id": str(endpoint.pk), "url": endpoint.url, "reason": endpoint.disabled_reason},
     )
     logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
 
@@ -471,8 +505,10 @@ def attempt_send(*, attempt_id) -> str:
 def _attempt_record(row: DeliveryAttempt, outcome: Outcome) -> None:
     now = timezone.now()
     # Lock order everywhere: endpoint, then delivery.
-    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=row.endpoint_id)
-    delivery = Delivery.objects.select_for_update().get(pk=row.delivery_id)
+    endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=row.endpoint_id).first()
+    delivery = Delivery.objects.select_for_update().filter(pk=row.delivery_id).first()
+    if endpoint is None or delivery is None:
+        return  # the endpoint was deleted while its request was in flight
     row.status = Status.SUCCEEDED if outcome.succeeded else Status.FAILED
     row.response_code = outcome.code
     row.response_body = outcome.body

@@ -4,24 +4,13 @@ from django.urls import path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import UserAdmin
+from accounts.admin import ReadOnlyAdmin, UserAdmin
 from accounts.models import User
 from wallet import services
 from wallet.forms import AdjustBalanceForm
 from wallet.models import Payment, Transaction
 from zenzefi.api import actor_of
 from zenzefi.errors import DomainError
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Transaction)

@@ -281,7 +281,7 @@ def test_send_test_event_to_a_disabled_endpoint_is_an_error(portal, alice, endpo
     response = portal.post(f"{page_of(endpoint)}test/", follow=True)
 
     assert messages_of(response) == ["Webhook endpoint is disabled; enable it first"]
-    assert not Event.objects.exists()
+    assert list(Event.objects.values_list("type", flat=True)) == ["webhook_endpoint.disabled"]
     assert not Delivery.objects.exists()
 
 

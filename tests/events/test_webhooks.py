@@ -82,7 +82,7 @@ def test_every_event_type_reaches_each_subscribed_endpoint_once(receiver, commit
         "session.ended",
         "session.started",
     ]
-    assert set(types(receiver, "/all")) == set(EVENT_TYPES)
+    assert set(types(receiver, "/all")) == set(EVENT_TYPES) - {"webhook_endpoint.disabled"}  # see the disabling tests
     assert types(receiver, "/tokens") == ["token.purchased", "token.purchased", "token.revoked", "token.revoked"]
     everyone = bodies(receiver, "/all")
     assert len({b["id"] for b in everyone}) == len(everyone)
@@ -289,14 +289,16 @@ def _exhaust(receiver, commit, alice, endpoint):
         delivery.refresh_from_db()
         if delivery.status != Status.PENDING:
             return delivery
-        services.outbox_scan(now=delivery.next_attempt_at + dt.timedelta(seconds=1))
+        commit(services.outbox_scan, now=delivery.next_attempt_at + dt.timedelta(seconds=1))
 
 
 def test_exhausted_retries_follow_the_schedule_then_disable_the_endpoint(receiver, commit, alice, settings):
     settings.WEBHOOKS_DISABLE_AFTER_EXHAUSTED = 3
     endpoint, _ = services.endpoint_create(owner=alice, url=receiver.url(), events=["balance.topped_up"])
+    services.endpoint_create(owner=alice, url=receiver.url("/ops"), events=["webhook_endpoint.disabled"])
     delivery = _exhaust(receiver, commit, alice, endpoint)
     assert delivery.status == Status.FAILED and delivery.attempts == 8 == len(receiver.requests)
+    assert {r["path"] for r in receiver.requests} == {"/hook"}
     rows = list(DeliveryAttempt.objects.filter(delivery=delivery).order_by("attempt"))
     # The retry times recorded on each failed attempt follow Svix's schedule.
     planned = [round((r.next_attempt_at - r.created_at).total_seconds()) for r in rows[:-1]]
@@ -310,6 +312,10 @@ def test_exhausted_retries_follow_the_schedule_then_disable_the_endpoint(receive
     endpoint.refresh_from_db()
     assert not endpoint.enabled
     assert endpoint.disabled_reason == "3 deliveries in a row failed after all retries"
+    # The owner's other endpoint is told.
+    (told,) = bodies(receiver, "/ops")
+    assert told["type"] == "webhook_endpoint.disabled"
+    assert told["data"] == {"endpoint_id": str(endpoint.pk), "url": receiver.url(), "reason": endpoint.disabled_reason}
     # A disabled endpoint is not sent anything more.
     sent = len(receiver.requests)
     commit(fund, alice, "1")
@@ -535,3 +541,22 @@ def test_a_redelivery_during_retries_leaves_the_schedule_alone(receiver, commit,
     ]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.scheduled) == (Status.SUCCEEDED, 3)
+
+
+def test_an_endpoint_deleted_while_its_request_is_in_flight_is_skipped_quietly(receiver, alice):
+    endpoint, _ = services.endpoint_create(owner=alice, url=receiver.url(), events=["*"])
+    fund(alice)
+    delivery = Delivery.objects.get()
+    with transaction.atomic():
+        row = services._attempt_claim(Delivery.objects.select_for_update().get(pk=delivery.pk), trigger="scheduled")
+    original = services._post
+
+    def post_then_delete(*args):
+        outcome = original(*args)
+        services.endpoint_delete(owner=alice, endpoint_id=endpoint.pk)
+        return outcome
+
+    with mock.patch.object(services, "_post", post_then_delete):
+        assert services.attempt_send(attempt_id=row.pk) == "succeeded"
+    assert len(receiver.requests) == 1
+    assert not WebhookEndpoint.objects.exists() and not DeliveryAttempt.objects.exists()
