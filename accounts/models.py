@@ -63,6 +63,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         on_delete=models.SET_NULL,
         related_name="referrals",
     )
+    # Auto-renewal (access.services): the master switch over every token's own switch, and the reserve a
+    # renewal must leave on the balance.
+    auto_renew_enabled = models.BooleanField(_("auto-renewal"), default=True)
+    renew_min_balance = models.DecimalField(_("renewal reserve, ZNC"), max_digits=12, decimal_places=2, default=0)
+    # The portal language the user last chose ("" = never chose): e-mails are written in it.
+    language = models.CharField(_("language"), max_length=8, blank=True, default="")
     # JWTs issued before this moment are refused, so a password change logs
     # out every other device.
     password_changed_at = models.DateTimeField(default=timezone.now, editable=False)

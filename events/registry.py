@@ -15,6 +15,8 @@ EVENT_TYPES: dict[str, str] = {
     "balance.topped_up": "A ledger credit: deposit, refund, referral bonus or adjustment",
     "session.started": "A device session began on the proxy",
     "session.ended": "A device session ended (idle, taken over, replaced, lost, token revoked)",
+    "token.renewed": "An auto-renewing token was extended by one period and charged",
+    "token.renewal_failed": "An auto-renewal could not be charged (balance short of price plus reserve)",
     "webhook_endpoint.disabled": "One of your webhook endpoints was disabled (by you, an admin, or after failures)",
 }
 
