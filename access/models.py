@@ -30,6 +30,16 @@ def _russian_active() -> bool:
     return (get_language() or "").split("-")[0] == "ru"
 
 
+# How long before expiry the renewal task charges the next period.
+SHORT_RENEWAL_LEAD = timedelta(minutes=60)
+LONG_RENEWAL_LEAD = timedelta(hours=24)
+
+
+def renewal_lead(duration_hours: int) -> timedelta:
+    """60 minutes for tokens of up to 24 h, 24 hours for the longer ones (7 and 30 days)."""
+    return SHORT_RENEWAL_LEAD if duration_hours <= 24 else LONG_RENEWAL_LEAD
+
+
 class Bundle(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(_("name"), max_length=100)
@@ -119,18 +129,27 @@ class AccessToken(models.Model):
         related_name="+",
     )
     revoke_reason = models.CharField(_("revoke reason"), max_length=200, blank=True, default="")
-    # Set by the expiry task once the token's time is up (the status derives from activated_at either way).
+    # When the time is up: activated_at + duration, set at activation and moved on by each renewal.
+    # Every reader (status, validation, the proxy's cached facts, refunds) uses this column.
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True, editable=False)
+    # Set by the expiry task once the token's time is up (the status derives from expires_at either way).
     expired_at = models.DateTimeField(_("expired"), null=True, blank=True, editable=False)
     refund = models.ForeignKey(
         "wallet.Transaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
     )
     auto_renew = models.BooleanField(_("auto-renew"), default=False)
+    # The first failed renewal attempt of the current failure episode (balance short); cleared by a renewal or
+    # by switching auto-renewal: token.renewal_failed is recorded once per episode, not on every run.
+    renewal_failed_at = models.DateTimeField(_("renewal failed"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("access token")
         verbose_name_plural = _("access tokens")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"], name="token_user_created")]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="token_user_created"),
+            models.Index(fields=["expires_at"], name="token_expires"),
+        ]
         constraints = [models.CheckConstraint(condition=models.Q(cost_znc__gte=0), name="token_cost_not_negative")]
 
     def __str__(self) -> str:
@@ -145,8 +164,24 @@ class AccessToken(models.Model):
         return timedelta(hours=self.duration_hours)
 
     @property
-    def expires_at(self) -> datetime | None:
-        return self.activated_at + self.duration if self.activated_at else None
+    def renewal_lead(self) -> timedelta:
+        return renewal_lead(self.duration_hours)
+
+    @property
+    def will_renew(self) -> bool:
+        """Auto-renewal is on for this running token and its owner's master switch is on (balance aside)."""
+        return (
+            self.auto_renew
+            and self.user.auto_renew_enabled
+            and self.revoked_at is None
+            and self.expires_at is not None
+            and timezone.now() < self.expires_at
+        )
+
+    @property
+    def next_renewal_at(self) -> datetime | None:
+        """When the renewal task will charge the next period: ``expires_at`` − lead time; None unless it will renew."""
+        return self.expires_at - self.renewal_lead if self.will_renew else None
 
     def status_at(self, now: datetime) -> str:
         if self.revoked_at:
@@ -167,3 +202,32 @@ class AccessToken(models.Model):
         if self.activated_at is None:
             return None
         return max(0, int((self.expires_at - (now or timezone.now())).total_seconds()))
+
+
+class TokenRenewal(models.Model):
+    """One paid period of an auto-renewed token after its first (period 1 is the purchase).
+
+    Unique per token and period: a second run of the task, or a second worker, cannot charge twice.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token = models.ForeignKey(AccessToken, verbose_name=_("token"), on_delete=models.PROTECT, related_name="renewals")
+    period = models.PositiveIntegerField(_("period"))
+    price = models.DecimalField(_("price, ZNC"), max_digits=12, decimal_places=2)
+    transaction = models.OneToOneField(
+        "wallet.Transaction", verbose_name=_("ledger row"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("token renewal")
+        verbose_name_plural = _("token renewals")
+        ordering = ["token", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["token", "period"], name="token_renewal_once_per_period"),
+            models.CheckConstraint(condition=models.Q(period__gte=2), name="token_renewal_period_after_first"),
+            models.CheckConstraint(condition=models.Q(price__gte=0), name="token_renewal_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_id}: period {self.period}"

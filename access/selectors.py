@@ -1,20 +1,16 @@
-from datetime import timedelta
-
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from access.models import AccessToken
 
 
 def usable_tokens(queryset: QuerySet[AccessToken] | None = None) -> QuerySet[AccessToken]:
-    """Not revoked, and not activated or not yet expired.
-
-    Expiry is ``activated_at + duration``; the durations are few, so one
-    condition per duration keeps it a plain indexed query.
-    """
+    """Not revoked, and not activated or not yet expired (``expires_at``, moved on by renewals)."""
     queryset = AccessToken.objects.all() if queryset is None else queryset
-    now = timezone.now()
-    alive = Q(activated_at__isnull=True)
-    for hours in queryset.order_by().values_list("duration_hours", flat=True).distinct():
-        alive |= Q(duration_hours=hours, activated_at__gt=now - timedelta(hours=hours))
+    alive = Q(activated_at__isnull=True) | Q(expires_at__gt=timezone.now())
     return queryset.filter(alive, revoked_at__isnull=True)
+
+
+def tokens_shown(queryset: QuerySet[AccessToken]) -> QuerySet[AccessToken]:
+    """Tokens as the API and pages show them: with the owner (renewal switches) and the renewal count, no N+1."""
+    return queryset.select_related("user").annotate(renewal_count=Count("renewals"))

@@ -68,10 +68,8 @@ class TokenFacts:
     scope: str
     duration_hours: int
     activated_at: dt.datetime | None
-
-    @property
-    def expires_at(self) -> dt.datetime | None:
-        return self.activated_at + dt.timedelta(hours=self.duration_hours) if self.activated_at else None
+    # Stored on the token (renewal moves it): the proxy never recomputes it from the duration.
+    expires_at: dt.datetime | None = None
 
     def expired(self, now: dt.datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -81,19 +79,26 @@ class TokenFacts:
 
     def dumps(self) -> str:
         data = asdict(self)
-        data["activated_at"] = self.activated_at.isoformat() if self.activated_at else None
+        for field in ("activated_at", "expires_at"):
+            data[field] = data[field].isoformat() if data[field] else None
         return json.dumps(data)
 
     @classmethod
     def loads(cls, raw: str) -> "TokenFacts":
         data = json.loads(raw)
-        if data["activated_at"]:
-            data["activated_at"] = dt.datetime.fromisoformat(data["activated_at"])
+        for field in ("activated_at", "expires_at"):
+            if data.get(field):
+                data[field] = dt.datetime.fromisoformat(data[field])
+        if data["activated_at"] and not data.get("expires_at"):
+            # An entry cached before expiry was stored (it lives at most TOKEN_CACHE_SECONDS).
+            data["expires_at"] = data["activated_at"] + dt.timedelta(hours=data["duration_hours"])
         return cls(**data)
 
     @classmethod
     def of(cls, token: AccessToken) -> "TokenFacts":
-        return cls(str(token.pk), str(token.user_id), token.scope, token.duration_hours, token.activated_at)
+        return cls(
+            str(token.pk), str(token.user_id), token.scope, token.duration_hours, token.activated_at, token.expires_at
+        )
 
 
 def _cache_key(digest: str) -> str:
@@ -237,7 +242,8 @@ def token_activate(*, token_id) -> TokenFacts | None:
     now = timezone.now()
     if token.activated_at is None:
         token.activated_at = now
-        token.save(update_fields=["activated_at"])
+        token.expires_at = now + token.duration
+        token.save(update_fields=["activated_at", "expires_at"])
         _cache_drop(token.secret_digest)
         audit_record(actor=None, action="token_activate", obj=token, details={"user_id": str(token.user_id)})
         event_record(
@@ -351,16 +357,28 @@ def bundle_purchase(*, user: User, bundle_id, actor: Actor = SYSTEM) -> tuple[Bu
 # --- Revoking ------------------------------------------------------------------------------
 
 
-def refund_amount(token: AccessToken, now: dt.datetime) -> Decimal:
-    """What the owner gets back: the price paid for the unused time, rounded down to the cent.
+def _period_prices(token: AccessToken) -> list[Decimal]:
+    """What was paid for each period, in order: period 1 is the purchase, the others its renewals."""
+    return [token.cost_znc, *token.renewals.order_by("period").values_list("price", flat=True)]
 
-    Not yet activated: everything paid. Activated: paid * remaining / duration.
+
+def refund_amount(token: AccessToken, now: dt.datetime) -> Decimal:
+    """What the owner gets back: for each paid period, its price × its unused share, rounded down to the cent.
+
+    Not yet activated: everything paid. Period k runs from activated_at + (k−1)·duration for one duration;
+    its unused part is what lies after ``now`` (a period not yet begun refunds in full, one that is over
+    refunds nothing). Without renewals this is paid × remaining / duration.
     """
     if token.activated_at is None:
         return token.cost_znc
-    remaining = max(dt.timedelta(0), token.expires_at - now)
-    share = Decimal(remaining.total_seconds()) / Decimal(token.duration.total_seconds())
-    return (token.cost_znc * share).quantize(CENT, rounding=ROUND_DOWN)
+    duration = token.duration
+    total = Decimal("0.00")
+    for index, price in enumerate(_period_prices(token)):
+        start = token.activated_at + index * duration
+        unused = min(duration, max(dt.timedelta(0), start + duration - max(now, start)))
+        share = Decimal(unused.total_seconds()) / Decimal(duration.total_seconds())
+        total += (price * share).quantize(CENT, rounding=ROUND_DOWN)
+    return total
 
 
 @transaction.atomic
@@ -487,22 +505,20 @@ def bundle_deactivate(*, bundle: Bundle, actor: Actor) -> Bundle:
 
 
 def tokens_expire(*, now: dt.datetime | None = None) -> int:
-    """Mark tokens whose time is up and drop them from the validation cache. Idempotent.
+    """Mark tokens whose time is up, turn their auto-renewal off and drop them from the validation cache.
 
-    Returns how many were marked by this call (a second run at once marks none).
+    Idempotent: returns how many were marked by this call (a second run at once marks none).
     """
     now = now or timezone.now()
     marked = 0
-    for hours in AccessToken.objects.order_by().values_list("duration_hours", flat=True).distinct():
-        due = AccessToken.objects.filter(
-            duration_hours=hours,
-            activated_at__lte=now - dt.timedelta(hours=hours),
-            revoked_at__isnull=True,
-            expired_at__isnull=True,
+    due = AccessToken.objects.filter(expires_at__lte=now, revoked_at__isnull=True, expired_at__isnull=True)
+    for token in due.only("id", "secret_digest", "expires_at"):
+        # Conditional update: on two workers at once, each token is marked once. An expired token does not
+        # come back by itself, so its auto-renewal ends with it.
+        marked_now = AccessToken.objects.filter(pk=token.pk, expired_at__isnull=True, expires_at__lte=now).update(
+            expired_at=token.expires_at, auto_renew=False, renewal_failed_at=None
         )
-        for token in due.only("id", "secret_digest", "activated_at", "duration_hours"):
-            # Conditional update: on two workers at once, each token is marked once.
-            if AccessToken.objects.filter(pk=token.pk, expired_at__isnull=True).update(expired_at=token.expires_at):
-                rediscache.safe_delete(_cache_key(token.secret_digest))  # expired entries also check the clock
-                marked += 1
+        if marked_now:
+            rediscache.safe_delete(_cache_key(token.secret_digest))  # expired entries also check the clock
+            marked += 1
     return marked

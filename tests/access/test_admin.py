@@ -43,7 +43,8 @@ def buy_token(user, hours: int = 12) -> AccessToken:
 
 
 def activate(token: AccessToken, ago: timedelta) -> None:
-    AccessToken.objects.filter(pk=token.pk).update(activated_at=timezone.now() - ago)
+    activated_at = timezone.now() - ago
+    AccessToken.objects.filter(pk=token.pk).update(activated_at=activated_at, expires_at=activated_at + token.duration)
 
 
 def html(response) -> str:
