@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from access.renewal import tokens_renew
 from access.services import tokens_expire
 
 
@@ -7,3 +8,9 @@ from access.services import tokens_expire
 def expire_tokens() -> int:
     """Every 5 minutes: mark tokens whose time is up and drop them from the cache."""
     return tokens_expire()
+
+
+@shared_task(name="access.renew_tokens")
+def renew_tokens() -> int:
+    """Every 5 minutes: charge and extend the auto-renewing tokens that are within their lead time of expiry."""
+    return tokens_renew()

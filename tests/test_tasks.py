@@ -103,6 +103,7 @@ def test_every_scheduled_task_is_registered_with_the_worker(settings):
         "zenzefi.health_check",
         "proxy.flush_sessions",
         "access.expire_tokens",
+        "access.renew_tokens",
         "accounts.prune_audit",
         "accounts.replay_cache_repairs",
         "events.outbox_scan",

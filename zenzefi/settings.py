@@ -388,6 +388,7 @@ CELERY_BEAT_SCHEDULE = {
     # Live counters reach the database this often: a Redis crash loses at most this much of them.
     "proxy-flush-sessions": {"task": "proxy.flush_sessions", "schedule": float(SESSION_FLUSH_SECONDS)},
     "access-expire-tokens": {"task": "access.expire_tokens", "schedule": 300.0},
+    "access-renew-tokens": {"task": "access.renew_tokens", "schedule": 300.0},
     "accounts-prune-audit": {"task": "accounts.prune_audit", "schedule": crontab(hour=3, minute=0)},
     "accounts-replay-cache-repairs": {"task": "accounts.replay_cache_repairs", "schedule": 30.0},
 }
