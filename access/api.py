@@ -9,10 +9,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access import services
+from access import renewal, services
 from access.models import AccessToken, Bundle, Scope
 from access.prices import valid_durations
-from access.selectors import usable_tokens
+from access.selectors import tokens_shown, usable_tokens
 from zenzefi.api import IsSuperuser, PageInput, actor_of, page_schema, paginated
 
 MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
@@ -25,8 +25,28 @@ def _uuid(value):
         return None
 
 
-class TokenOutput(serializers.ModelSerializer):
-    """The reference's TokenResponse, plus ``status`` and ``revoked_at``."""
+class RenewalFields(serializers.Serializer):
+    """Auto-renewal as a token response shows it (TokenOutput and AdminTokenOutput)."""
+
+    auto_renew = serializers.BooleanField(help_text="Auto-renewal switched on for this token.")
+    renewals = serializers.SerializerMethodField(help_text="How many times the token was renewed.")
+    next_renewal_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the next period will be charged (expires_at minus the lead time: 60 min for tokens up to "
+        "24 h, 24 h for longer ones); null unless it will renew (activated, not revoked or expired, auto-renewal "
+        "and the owner's master switch on).",
+    )
+
+    def get_renewals(self, token) -> int:
+        count = getattr(token, "renewal_count", None)  # annotated by access.selectors.tokens_shown
+        return token.renewals.count() if count is None else count
+
+
+RENEWAL_FIELDS = ["auto_renew", "renewals", "next_renewal_at"]
+
+
+class TokenOutput(RenewalFields, serializers.ModelSerializer):
+    """The reference's TokenResponse, plus ``status``, ``revoked_at`` and the auto-renewal fields."""
 
     token = serializers.CharField(source="secret")
     cost_znc = serializers.DecimalField(**MONEY)
@@ -48,6 +68,7 @@ class TokenOutput(serializers.ModelSerializer):
             "is_active",
             "status",
             "revoked_at",
+            *RENEWAL_FIELDS,
         ]
 
 
@@ -76,7 +97,7 @@ class MyTokensView(APIView):
     def get(self, request):
         query = self.MyTokensInput(data=request.query_params)
         query.is_valid(raise_exception=True)
-        tokens = AccessToken.objects.filter(user=request.user)
+        tokens = tokens_shown(AccessToken.objects.filter(user=request.user))
         if query.validated_data["active_only"]:
             tokens = usable_tokens(tokens)
         return Response(TokenOutput(tokens.order_by("-created_at"), many=True).data)
@@ -90,12 +111,35 @@ class RevokeOutput(serializers.Serializer):
 
 
 class TokenView(APIView):
-    @extend_schema(responses={200: TokenOutput}, summary="One of your tokens")
-    def get(self, request, token_id):
-        token = AccessToken.objects.filter(user=request.user, pk=_uuid(token_id)).first()
+    class TokenChangeInput(serializers.Serializer):
+        auto_renew = serializers.BooleanField(
+            help_text="Renew automatically before expiry, at the list price, while the balance stays above your "
+            "reserve (see /api/v1/users/me/auto-renewal)."
+        )
+
+    def _token(self, request, token_id) -> AccessToken:
+        token = tokens_shown(AccessToken.objects.filter(user=request.user, pk=_uuid(token_id))).first()
         if token is None:
             raise services.TokenNotFound("Token not found")
-        return Response(TokenOutput(token).data)
+        return token
+
+    @extend_schema(responses={200: TokenOutput}, summary="One of your tokens")
+    def get(self, request, token_id):
+        return Response(TokenOutput(self._token(request, token_id)).data)
+
+    @extend_schema(
+        request=TokenChangeInput, responses={200: TokenOutput}, summary="Switch auto-renewal of your token on or off"
+    )
+    def patch(self, request, token_id):
+        data = self.TokenChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        token_id = _uuid(token_id)
+        if token_id is None:
+            raise services.TokenNotFound("Token not found")
+        renewal.token_auto_renew_set(
+            user=request.user, token_id=token_id, enabled=data.validated_data["auto_renew"], actor=actor_of(request)
+        )
+        return Response(TokenOutput(self._token(request, token_id)).data)
 
     @extend_schema(responses={200: RevokeOutput}, summary="Revoke your token; the unused time is refunded")
     def delete(self, request, token_id):
@@ -263,7 +307,7 @@ class BundlePurchaseView(APIView):
 # --- Admin -----------------------------------------------------------------------------------
 
 
-class AdminTokenOutput(serializers.ModelSerializer):
+class AdminTokenOutput(RenewalFields, serializers.ModelSerializer):
     token = serializers.SerializerMethodField()
     token_prefix = serializers.CharField(source="secret_prefix")
     cost_znc = serializers.DecimalField(**MONEY)
@@ -291,6 +335,7 @@ class AdminTokenOutput(serializers.ModelSerializer):
             "cost_znc",
             "user_email",
             "user_username",
+            *RENEWAL_FIELDS,
         ]
 
     def get_token(self, token) -> str:
@@ -310,7 +355,7 @@ class AdminTokensView(APIView):
         query = self.AdminTokensInput(data=request.query_params)
         query.is_valid(raise_exception=True)
         limit, offset = query.page()
-        tokens = AccessToken.objects.select_related("user")
+        tokens = tokens_shown(AccessToken.objects.all())
         if user_id := query.validated_data.get("user_id"):
             tokens = tokens.filter(user_id=user_id)
         if query.validated_data["active_only"]:
@@ -346,3 +391,37 @@ class AdminTokenView(APIView):
                 "message": f"Token {token.pk} revoked successfully (no refund issued)",
             }
         )
+
+
+# --- Auto-renewal settings -------------------------------------------------------------------------
+
+
+class AutoRenewalView(APIView):
+    class AutoRenewalSettings(serializers.Serializer):
+        enabled = serializers.BooleanField(
+            source="auto_renew_enabled", help_text="Master switch: off stops the renewal of all your tokens."
+        )
+        min_balance = serializers.DecimalField(
+            **MONEY,
+            min_value=Decimal("0"),
+            source="renew_min_balance",
+            help_text="Reserve, ZNC: a renewal runs only if the balance after it stays at least this (≥ 0, 2 places).",
+        )
+
+    @extend_schema(responses={200: AutoRenewalSettings}, summary="Your auto-renewal settings")
+    def get(self, request):
+        return Response(self.AutoRenewalSettings(request.user).data)
+
+    @extend_schema(
+        request=AutoRenewalSettings, responses={200: AutoRenewalSettings}, summary="Change your auto-renewal settings"
+    )
+    def put(self, request):
+        data = self.AutoRenewalSettings(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = renewal.auto_renewal_settings_set(
+            user=request.user,
+            enabled=data.validated_data["auto_renew_enabled"],
+            min_balance=data.validated_data["renew_min_balance"],
+            actor=actor_of(request),
+        )
+        return Response(self.AutoRenewalSettings(user).data)

@@ -34,6 +34,7 @@ api_urlpatterns = [
     api("auth/refresh", accounts_api.RefreshView.as_view(), "api-auth-refresh"),
     api("users/me", accounts_api.MeView.as_view(), "api-users-me"),
     api("users/me/referrals", accounts_api.ReferralsView.as_view(), "api-users-referrals"),
+    api("users/me/auto-renewal", access_api.AutoRenewalView.as_view(), "api-users-auto-renewal"),
     api("tokens/purchase", access_api.TokenPurchaseView.as_view(), "api-tokens-purchase"),
     api("tokens/my-tokens", access_api.MyTokensView.as_view(), "api-tokens-mine"),
     api("tokens/(?P<token_id>[^/]+)", access_api.TokenView.as_view(), "api-token"),

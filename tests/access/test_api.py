@@ -24,6 +24,9 @@ TOKEN_FIELDS = {
     "is_active",
     "status",
     "revoked_at",
+    "auto_renew",
+    "renewals",
+    "next_renewal_at",
 }
 
 
