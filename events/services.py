@@ -15,6 +15,7 @@ import datetime as dt
 import ipaddress
 import logging
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -87,15 +88,52 @@ def _record(*, type: str, user_id, data: dict, endpoint_ids: list) -> Event:
         raise RuntimeError("event_record must run inside the transaction of the change it describes")
     now = timezone.now()
     event = Event.objects.create(type=type, user_id=user_id, data=data, created_at=now)
-    if type != registry.PING and consumers.task_names():
-        transaction.on_commit(lambda: [_publish_named(name, (event.pk,)) for name in consumers.task_names()])
     if endpoint_ids:
-        deliveries = Delivery.objects.bulk_create(
+        Delivery.objects.bulk_create(
             [Delivery(event=event, endpoint_id=pk, next_attempt_at=now, queued_at=now) for pk in endpoint_ids]
         )
-        ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: [_enqueue_delivery(pk, 1) for pk in ids])
+    if endpoint_ids or (type != registry.PING and consumers.task_names()):
+        _committed.ids.append(event.pk)
+        transaction.on_commit(_dispatch_committed)
     return event
+
+
+class _Committed(threading.local):
+    """Events recorded by this thread's transaction, handed to Celery in one message when it commits."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+
+
+_committed = _Committed()
+
+
+def _dispatch_committed() -> None:
+    """The first on-commit hook of a transaction publishes all of its events at once; the others find none.
+
+    An id of a rolled-back savepoint may ride along: the dispatch task skips events that don't exist.
+    """
+    ids, _committed.ids = _committed.ids, []
+    if ids:
+        from events.tasks import dispatch
+
+        _publish(dispatch, (ids,))
+
+
+def events_dispatch(*, event_ids: list[str]) -> dict:
+    """After a commit, in the worker: each event's first delivery attempts (one after another, in this task),
+    and a task per consumer and event. A slow endpoint delays only the same commit's other deliveries."""
+    known = list(Event.objects.filter(pk__in=event_ids).exclude(type=registry.PING).values_list("pk", flat=True))
+    for name in consumers.task_names():
+        for event_id in known:
+            _publish_named(name, (event_id,))
+    results = [
+        delivery_run(delivery_id=pk, number=1)
+        for pk in Delivery.objects.filter(event_id__in=event_ids, status=Status.PENDING, scheduled=0)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    ]
+    return {"events": len(known), "deliveries": len(results)}
 
 
 # --- Handing work to Celery ---------------------------------------------------------------------
@@ -416,14 +454,17 @@ def delivery_run(*, delivery_id, number: int) -> str:
     """The delivery's ``number``-th attempt on the retry schedule: claim it, POST, record. Safe to run twice."""
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update(of=("self",)).select_related("endpoint").filter(pk=delivery_id).first()
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("endpoint", "event")
+            .filter(pk=delivery_id)
+            .first()
         )
         if delivery is None or delivery.status != Status.PENDING or delivery.scheduled != number - 1:
             return "skipped"
         if not delivery.endpoint.enabled:
             return "skipped"
         row = _attempt_claim(delivery, trigger=DeliveryAttempt.Trigger.SCHEDULED)
-    return attempt_send(attempt_id=row.pk)
+    return _send(row, delivery.endpoint, delivery.event)
 
 
 @dataclass(frozen=True)
@@ -473,12 +514,18 @@ def _post(url: str, payload: bytes, headers: dict[str, str]) -> Outcome:
 
 
 def attempt_send(*, attempt_id) -> str:
-    """POST one claimed attempt, once: the conditional update of ``started_at`` lets only one run send it."""
-    now = timezone.now()
-    if not DeliveryAttempt.objects.filter(pk=attempt_id, started_at__isnull=True).update(started_at=now):
+    """POST one claimed attempt (a redelivery, or one the scan found unsent), once."""
+    row = DeliveryAttempt.objects.select_related("delivery__event", "endpoint").filter(pk=attempt_id).first()
+    if row is None:
         return "skipped"
-    row = DeliveryAttempt.objects.select_related("delivery__event", "endpoint").get(pk=attempt_id)
-    endpoint, event = row.endpoint, row.delivery.event
+    return _send(row, row.endpoint, row.delivery.event)
+
+
+def _send(row: DeliveryAttempt, endpoint: WebhookEndpoint, event: Event) -> str:
+    """The conditional update of ``started_at`` lets only one run POST an attempt."""
+    now = timezone.now()
+    if not DeliveryAttempt.objects.filter(pk=row.pk, started_at__isnull=True).update(started_at=now):
+        return "skipped"
     signing_secrets = [endpoint.secret]
     if endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
         signing_secrets.append(endpoint.previous_secret)
@@ -497,50 +544,63 @@ def attempt_send(*, attempt_id) -> str:
             row.attempt,
             outcome.code if outcome.code is not None else outcome.error,
         )
-    _attempt_record(row, outcome)
+    if outcome.succeeded:
+        _attempt_succeeded(row, outcome, endpoint)
+    else:
+        _attempt_record(row, outcome)
     return result
+
+
+def _outcome_fields(outcome: Outcome) -> dict:
+    return {
+        "response_code": outcome.code,
+        "response_body": outcome.body,
+        "error": outcome.error,
+        "duration_ms": round(outcome.seconds * 1000),
+    }
+
+
+@transaction.atomic
+def _attempt_succeeded(row: DeliveryAttempt, outcome: Outcome, endpoint: WebhookEndpoint) -> None:
+    """The common case, without row locks: nothing is scheduled, and the endpoint is written only if it was failing."""
+    DeliveryAttempt.objects.filter(pk=row.pk).update(status=Status.SUCCEEDED, **_outcome_fields(outcome))
+    Delivery.objects.filter(pk=row.delivery_id).update(status=Status.SUCCEEDED, next_attempt_at=None, queued_at=None)
+    if endpoint.failing_since or endpoint.exhausted_in_row:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None, exhausted_in_row=0)
 
 
 @transaction.atomic
 def _attempt_record(row: DeliveryAttempt, outcome: Outcome) -> None:
+    """A failed attempt: the next one scheduled (or the delivery failed), the endpoint's health updated."""
     now = timezone.now()
     # Lock order everywhere: endpoint, then delivery.
     endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=row.endpoint_id).first()
     delivery = Delivery.objects.select_for_update().filter(pk=row.delivery_id).first()
     if endpoint is None or delivery is None:
         return  # the endpoint was deleted while its request was in flight
-    row.status = Status.SUCCEEDED if outcome.succeeded else Status.FAILED
-    row.response_code = outcome.code
-    row.response_body = outcome.body
-    row.error = outcome.error
-    row.duration_ms = round(outcome.seconds * 1000)
-    scheduled = row.trigger == DeliveryAttempt.Trigger.SCHEDULED
-    if outcome.succeeded:
-        delivery.status = Status.SUCCEEDED
-        delivery.next_attempt_at = delivery.queued_at = None
-        endpoint.failing_since = None
-        endpoint.exhausted_in_row = 0
-    else:
-        endpoint.failing_since = endpoint.failing_since or now
-        latest = scheduled and not (
-            DeliveryAttempt.objects.filter(delivery=delivery, trigger=row.trigger, attempt__gt=row.attempt).exists()
-        )
-        if latest and delivery.status == Status.PENDING:
-            if delivery.scheduled >= len(RETRY_SCHEDULE):
-                delivery.status = Status.FAILED
-                delivery.next_attempt_at = delivery.queued_at = None
-                endpoint.exhausted_in_row += 1
-            else:
-                delay = RETRY_SCHEDULE[delivery.scheduled]
-                delivery.next_attempt_at = row.next_attempt_at = now + dt.timedelta(seconds=delay)
-                delivery.queued_at = now if delay < COUNTDOWN_MAX else None
-                if delay < COUNTDOWN_MAX:
-                    number = delivery.scheduled + 1
-                    transaction.on_commit(lambda: _enqueue_delivery(delivery.pk, number, countdown=delay))
+    row.status = Status.FAILED
+    for name, value in _outcome_fields(outcome).items():
+        setattr(row, name, value)
+    endpoint.failing_since = endpoint.failing_since or now
+    latest = row.trigger == DeliveryAttempt.Trigger.SCHEDULED and not (
+        DeliveryAttempt.objects.filter(delivery=delivery, trigger=row.trigger, attempt__gt=row.attempt).exists()
+    )
+    if latest and delivery.status == Status.PENDING:
+        if delivery.scheduled >= len(RETRY_SCHEDULE):
+            delivery.status = Status.FAILED
+            delivery.next_attempt_at = delivery.queued_at = None
+            endpoint.exhausted_in_row += 1
+        else:
+            delay = RETRY_SCHEDULE[delivery.scheduled]
+            delivery.next_attempt_at = row.next_attempt_at = now + dt.timedelta(seconds=delay)
+            delivery.queued_at = now if delay < COUNTDOWN_MAX else None
+            if delay < COUNTDOWN_MAX:
+                number = delivery.scheduled + 1
+                transaction.on_commit(lambda: _enqueue_delivery(delivery.pk, number, countdown=delay))
     row.save()
     delivery.save(update_fields=["status", "next_attempt_at", "queued_at"])
     endpoint.save(update_fields=["failing_since", "exhausted_in_row"])
-    if not outcome.succeeded and endpoint.enabled:
+    if endpoint.enabled:
         reason = _disable_reason(endpoint, now)
         if reason:
             _disable(endpoint, reason)

@@ -25,3 +25,9 @@ def outbox_scan() -> dict:
 def prune() -> int:
     """Daily: attempt rows past WEBHOOKS_RETENTION_DAYS."""
     return services.attempts_prune()
+
+
+@shared_task(name="events.dispatch")
+def dispatch(event_ids: list[str]) -> dict:
+    """After a commit: the first attempts of its events' deliveries, and the consumers' tasks."""
+    return services.events_dispatch(event_ids=event_ids)

@@ -18,7 +18,7 @@ from access.models import AccessToken
 from events import services
 from events.models import Delivery, DeliveryAttempt, Event, Status, WebhookEndpoint
 from events.registry import EVENT_TYPES
-from events.tasks import deliver, send_attempt
+from events.tasks import deliver, dispatch, send_attempt
 from proxy import services as proxy
 from wallet import services as wallet
 from wallet.errors import InsufficientFunds
@@ -456,7 +456,7 @@ def test_the_broker_down_never_fails_the_purchase(receiver, alice, caplog, djang
     Delivery.objects.update(status=Status.SUCCEEDED)
     celery_app.conf.task_always_eager = False
     with (
-        mock.patch.object(deliver, "apply_async", side_effect=ConnectionRefusedError("broker down")),
+        mock.patch.object(dispatch, "apply_async", side_effect=ConnectionRefusedError("broker down")),
         django_capture_on_commit_callbacks(execute=True),
     ):
         token = access.token_purchase(user=alice, duration_hours=1)
@@ -565,3 +565,36 @@ def test_an_endpoint_deleted_while_its_request_is_in_flight_is_skipped_quietly(r
         assert services.attempt_send(attempt_id=row.pk) == "succeeded"
     assert len(receiver.requests) == 1
     assert not WebhookEndpoint.objects.exists() and not DeliveryAttempt.objects.exists()
+
+
+def test_a_commit_is_one_broker_message_whatever_its_events(receiver, alice, django_capture_on_commit_callbacks):
+    """A purchase records two events for two endpoints: the request publishes one task, the worker sends four."""
+    from zenzefi.celery import app as celery_app
+
+    services.endpoint_create(owner=alice, url=receiver.url("/a"), events=["*"])
+    services.endpoint_create(owner=alice, url=receiver.url("/b"), events=["*"])
+    fund(alice)  # not committed here: its events stay in this thread's pending list; drop them
+    services._committed.ids.clear()
+    Delivery.objects.update(status=Status.SUCCEEDED)
+    celery_app.conf.task_always_eager = False
+    published = []
+    with (
+        mock.patch.object(dispatch, "apply_async", side_effect=lambda **kw: published.append(kw["args"])),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        access.token_purchase(user=alice, duration_hours=1)
+    celery_app.conf.task_always_eager = True
+    (args,) = published
+    (event_ids,) = args
+    assert sorted(event_ids) == sorted(
+        Event.objects.filter(type__in=["balance.charged", "token.purchased"]).values_list("pk", flat=True)
+    )
+    assert dispatch(event_ids) == {"events": 2, "deliveries": 4}
+    assert sorted((r["path"], json.loads(r["body"])["type"]) for r in receiver.requests) == [
+        ("/a", "balance.charged"),
+        ("/a", "token.purchased"),
+        ("/b", "balance.charged"),
+        ("/b", "token.purchased"),
+    ]
+    assert dispatch(event_ids) == {"events": 2, "deliveries": 0}  # run twice: nothing sent again
+    assert len(receiver.requests) == 4
