@@ -108,6 +108,7 @@ def test_every_scheduled_task_is_registered_with_the_worker(settings):
         "accounts.replay_cache_repairs",
         "events.outbox_scan",
         "events.prune",
+        "notifications.scan",
     }
     assert scheduled <= set(result.stdout.split()), result.stderr
 

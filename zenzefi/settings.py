@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "access",
     "proxy",
     "events",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -229,6 +230,8 @@ EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Zenzefi Gate <noreply@localhost>")
+# A mail server that does not answer fails the send (the notification task retries it) instead of hanging.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # Request bodies (API JSON and portal forms; the proxy streams its own untouched): larger ones
 # answer 413, counted as they arrive (zenzefi/bodylimit.py), so none is read whole first.
@@ -406,6 +409,13 @@ WEBHOOKS_DISABLE_AFTER_DAYS = env.int("WEBHOOKS_DISABLE_AFTER_DAYS", default=5)
 WEBHOOKS_DISABLE_AFTER_EXHAUSTED = env.int("WEBHOOKS_DISABLE_AFTER_EXHAUSTED", default=10)
 CELERY_BEAT_SCHEDULE["events-outbox-scan"] = {"task": "events.outbox_scan", "schedule": 15.0}
 CELERY_BEAT_SCHEDULE["events-prune"] = {"task": "events.prune", "schedule": crontab(hour=3, minute=30)}
+
+# --- Notifications ---------------------------------------------------------------------------------------
+# balance_low is sent when a debit takes the balance below this (ZNC).
+LOW_BALANCE_ZNC = Decimal(env.str("LOW_BALANCE_ZNC", default="10"))
+# Notification e-mails per user per UTC day; renewal_failed is sent past it.
+NOTIFY_EMAIL_PER_DAY = env.int("NOTIFY_EMAIL_PER_DAY", default=5)
+CELERY_BEAT_SCHEDULE["notifications-scan"] = {"task": "notifications.scan", "schedule": 60.0}
 
 # --- Health -----------------------------------------------------------------------------------------------
 HEALTH_CHECK_INTERVAL = env.int("HEALTH_CHECK_INTERVAL", default=50)

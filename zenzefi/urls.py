@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from access import api as access_api
 from accounts import api as accounts_api
 from events import api as events_api
+from notifications import api as notifications_api
+from notifications import views as notifications_views
 from wallet import api as wallet_api
 from zenzefi import views
 from zenzefi.admin import dashboard_install
@@ -73,6 +75,18 @@ api_urlpatterns = [
         events_api.RedeliverView.as_view(),
         "api-webhook-endpoint-redeliver",
     ),
+    api("notifications", notifications_api.NotificationsView.as_view(), "api-notifications"),
+    api("notifications/read-all", notifications_api.NotificationsReadAllView.as_view(), "api-notifications-read-all"),
+    api(
+        "notifications/(?P<notification_id>[^/]+)/read",
+        notifications_api.NotificationReadView.as_view(),
+        "api-notification-read",
+    ),
+    api(
+        "users/me/notification-preferences",
+        notifications_api.PreferencesView.as_view(),
+        "api-notification-preferences",
+    ),
 ]
 
 # Under /api/ the last handlers answer JSON, elsewhere the portal's pages.
@@ -96,6 +110,9 @@ urlpatterns = [
     path("access/", include("access.urls")),
     path("zenzefi/", include("proxy.urls")),
     path("integrations/", include("events.urls")),
+    path("notifications/", include("notifications.urls")),
+    # Django's set_language, and the choice is kept for the user's e-mails.
+    path("i18n/setlang/", notifications_views.language_set, name="notifications-set-language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),

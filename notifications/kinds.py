@@ -1,0 +1,135 @@
+"""What each kind says: a title, a body and a portal link, written from a notification's ``data``.
+
+Rendered when shown (in the reader's active language), never stored as text, so one
+row reads in English on the API and in Russian in a Russian mail or portal.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext
+
+from notifications.models import Kind
+
+
+@dataclass(frozen=True)
+class Text:
+    title: str
+    body: str
+    link: str  # a portal path
+
+
+def when(value: str | None) -> str:
+    """An ISO-8601 moment as "2026-12-04 15:00 UTC"."""
+    if not value:
+        return "—"
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _link(name: str, key, fallback: str) -> str:
+    """The page of one object, or the list when the id is missing or malformed (old or foreign data)."""
+    try:
+        return reverse(name, args=[key]) if key else reverse(fallback)
+    except NoReverseMatch:
+        return reverse(fallback)
+
+
+def _token_link(data: dict) -> str:
+    return _link("access:token", data.get("token_id"), "access:tokens")
+
+
+def _token_expiring(data: dict) -> Text:
+    return Text(
+        gettext("Your access token expires soon"),
+        gettext("Token %(prefix)s… expires at %(when)s. Buy a new token or turn on auto-renewal to keep your access.")
+        % {"prefix": data.get("prefix", ""), "when": when(data.get("expires_at"))},
+        _token_link(data),
+    )
+
+
+def _renewal_upcoming(data: dict) -> Text:
+    return Text(
+        gettext("Your access token renews soon"),
+        gettext(
+            "Token %(prefix)s… will be renewed automatically for %(price)s ZNC before it expires at %(when)s. "
+            "Keep at least %(needed)s ZNC on your balance for it."
+        )
+        % {
+            "prefix": data.get("prefix", ""),
+            "when": when(data.get("expires_at")),
+            "price": data.get("price"),
+            "needed": data.get("needed"),
+        },
+        _token_link(data),
+    )
+
+
+def _token_renewed(data: dict) -> Text:
+    return Text(
+        gettext("Your access token was renewed"),
+        gettext("Token %(prefix)s… was renewed for %(price)s ZNC and now runs until %(when)s.")
+        % {"prefix": data.get("prefix", ""), "price": data.get("price"), "when": when(data.get("expires_at"))},
+        _token_link(data),
+    )
+
+
+def _renewal_failed(data: dict) -> Text:
+    return Text(
+        gettext("Auto-renewal failed: top up your balance"),
+        gettext(
+            "Token %(prefix)s… could not be renewed: it needs %(required)s ZNC and your balance is %(available)s ZNC. "
+            "Top up at least %(top_up)s ZNC before %(deadline)s to keep your access."
+        )
+        % {
+            "prefix": data.get("prefix", ""),
+            "required": data.get("required"),
+            "available": data.get("available"),
+            "top_up": data.get("top_up"),
+            "deadline": when(data.get("deadline")),
+        },
+        reverse("wallet:wallet"),
+    )
+
+
+def _balance_low(data: dict) -> Text:
+    return Text(
+        gettext("Your balance is low"),
+        gettext("Your balance is %(balance)s ZNC, below %(threshold)s ZNC. Top up to keep buying and renewing access.")
+        % {"balance": data.get("balance_after"), "threshold": data.get("threshold")},
+        reverse("wallet:wallet"),
+    )
+
+
+def _referral_bonus(data: dict) -> Text:
+    return Text(
+        gettext("You received a referral bonus"),
+        gettext("%(amount)s ZNC referral bonus was credited to your balance. Thank you for inviting a colleague!")
+        % {"amount": data.get("amount")},
+        reverse("accounts:referrals"),
+    )
+
+
+def _webhook_endpoint_disabled(data: dict) -> Text:
+    return Text(
+        gettext("A webhook endpoint was disabled"),
+        gettext("Your webhook endpoint %(url)s was disabled (%(reason)s). Events are no longer sent to it.")
+        % {"url": data.get("url"), "reason": data.get("reason")},
+        _link("events:endpoint", data.get("endpoint_id"), "events:integrations"),
+    )
+
+
+_TEXTS = {
+    Kind.TOKEN_EXPIRING: _token_expiring,
+    Kind.RENEWAL_UPCOMING: _renewal_upcoming,
+    Kind.TOKEN_RENEWED: _token_renewed,
+    Kind.RENEWAL_FAILED: _renewal_failed,
+    Kind.BALANCE_LOW: _balance_low,
+    Kind.REFERRAL_BONUS: _referral_bonus,
+    Kind.WEBHOOK_ENDPOINT_DISABLED: _webhook_endpoint_disabled,
+}
+
+
+def text(kind: str, data: dict) -> Text:
+    return _TEXTS[kind](data)
