@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from access import services
 from access.forms import BundleAdminForm
-from access.models import AccessToken, Bundle, TokenStatus
+from access.models import AccessToken, Bundle, TokenRenewal, TokenStatus
 from accounts.admin import ReadOnlyAdmin
 from accounts.models import User
 from wallet.admin import WalletUserAdmin
@@ -45,6 +45,44 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AutoRenewingFilter(admin.SimpleListFilter):
+    """Tokens the renewal task will charge (switched on, owner's master switch on, running or not yet used)."""
+
+    title = _("auto-renewing")
+    parameter_name = "auto_renewing"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        renewing = Q(auto_renew=True, user__auto_renew_enabled=True, revoked_at__isnull=True) & (
+            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+        )
+        if self.value() == "yes":
+            return queryset.filter(renewing)
+        if self.value() == "no":
+            return queryset.exclude(renewing)
+        return queryset
+
+
+class TokenRenewalInline(admin.TabularInline):
+    """The periods paid by auto-renewal (period 1 is the purchase); read-only, written only by the renewal task."""
+
+    model = TokenRenewal
+    fields = ("period", "price", "transaction", "created_at")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = _("Renewals")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 def _status_label(token: AccessToken) -> str:
     return TokenStatus(token.status).label
 
@@ -64,7 +102,8 @@ class AccessTokenAdmin(ReadOnlyAdmin):
         "activated_at",
         "revoked_at",
     )
-    list_filter = (StatusFilter, "scope", "bundle")
+    list_filter = (StatusFilter, AutoRenewingFilter, "scope", "bundle")
+    inlines = [TokenRenewalInline]
     search_fields = ("user__email", "user__username", "secret_prefix", "id")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
@@ -87,6 +126,7 @@ class AccessTokenAdmin(ReadOnlyAdmin):
         "revoke_reason",
         "refund",
         "auto_renew",
+        "renewal_failed_at",
     )
     readonly_fields = fields
     actions = ["force_revoke"]

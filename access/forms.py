@@ -7,6 +7,20 @@ from access.prices import duration_label, valid_durations
 from access.services import BUNDLE_FIELDS, bundle_check
 from zenzefi.errors import DomainError
 
+
+class AutoRenewalSettingsForm(forms.Form):
+    """The profile's auto-renewal panel: the master switch and the reserve a renewal must leave."""
+
+    enabled = forms.BooleanField(label=_("Renew my tokens automatically"), required=False)
+    min_balance = forms.DecimalField(
+        label=_("Keep at least, ZNC"),
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        help_text=_("A renewal runs only if your balance stays at least this much after it."),
+    )
+
+
 # The fields ``services.bundle_check`` reads.
 BUNDLE_CHECKED_FIELDS = ("duration_hours", "scope", "base_price", "total_price")
 

@@ -11,4 +11,6 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<uuid:token_id>/", views.token, name="token"),
     path("tokens/<uuid:token_id>/revoke/", views.revoke, name="revoke"),
+    path("tokens/<uuid:token_id>/auto-renew/", views.auto_renew, name="auto_renew"),
+    path("auto-renewal/", views.auto_renewal_settings, name="auto_renewal_settings"),
 ]

@@ -15,16 +15,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from access import services
-from access.forms import TokenChoiceForm
+from access import renewal, services
+from access.forms import AutoRenewalSettingsForm, TokenChoiceForm
 from access.models import AccessToken, Bundle, Scope, TokenStatus
 from access.prices import duration_label, price_table, token_price
-from access.selectors import usable_tokens
+from access.selectors import tokens_shown, usable_tokens
 from wallet.errors import InsufficientFunds
 from zenzefi.api import actor_of
 from zenzefi.errors import DomainError, NotFound
@@ -84,6 +85,10 @@ def _with_state(tokens, now: datetime) -> list[AccessToken]:
         token.duration_text = duration_label(token.duration_hours)
         # Milliseconds: what the countdown script parses (Date.parse) in every browser.
         token.expires_iso = token.expires_at.isoformat(timespec="milliseconds") if token.expires_at else ""
+        # The switch and "next renewal … for … ZNC": at the list price the renewal will charge.
+        token.renewable = token.state in (TokenStatus.READY, TokenStatus.ACTIVE)
+        token.next_renewal = token.next_renewal_at
+        token.renewal_price = token_price(token.duration_hours)
     return tokens
 
 
@@ -173,7 +178,7 @@ def confirm_bundle(request, bundle_id):
 @require_safe
 def tokens(request):
     show = "usable" if request.GET.get("show") == "usable" else "all"
-    mine = AccessToken.objects.filter(user=request.user).select_related("bundle")
+    mine = tokens_shown(AccessToken.objects.filter(user=request.user)).select_related("bundle")
     if show == "usable":
         mine = usable_tokens(mine)
     page = Paginator(mine.order_by("-created_at"), TOKENS_PER_PAGE).get_page(request.GET.get("page"))
@@ -182,7 +187,7 @@ def tokens(request):
 
 
 def _own_token(request, token_id) -> AccessToken:
-    return get_object_or_404(AccessToken, pk=token_id, user=request.user)
+    return get_object_or_404(tokens_shown(AccessToken.objects.all()), pk=token_id, user=request.user)
 
 
 @login_required
@@ -210,3 +215,56 @@ def revoke(request, token_id):
     (token,) = _with_state([token], now)
     context = {"token": token, "refund": services.refund_amount(token, now), "now": _now_iso()}
     return render(request, "access/revoke.html", context)
+
+
+def _back(request, default: str):
+    """Back to the page the form was on (only a path of this site), else ``default``."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(default)
+
+
+@login_required
+@require_http_methods(["POST"])
+def auto_renew(request, token_id):
+    """The per-token switch on My tokens and the token page."""
+    enabled = request.POST.get("auto_renew") == "on"
+    try:
+        token = renewal.token_auto_renew_set(
+            user=request.user, token_id=token_id, enabled=enabled, actor=actor_of(request)
+        )
+    except NotFound as exc:
+        raise Http404 from exc
+    except DomainError as exc:
+        _show_error(request, exc)
+        return _back(request, reverse("access:tokens"))
+    if enabled:
+        text = gettext("Auto-renewal is on for this token.")
+        if not request.user.auto_renew_enabled:
+            text += " " + gettext("It stays paused until you turn auto-renewal on in your profile.")
+        messages.success(request, text)
+    else:
+        messages.success(request, gettext("Auto-renewal is off for this token. It expires at the end of its time."))
+    return _back(request, reverse("access:token", args=[token.pk]))
+
+
+@login_required
+@require_http_methods(["POST"])
+def auto_renewal_settings(request):
+    """The profile's panel (templates/access/_auto_renewal_settings.html): master switch and reserve."""
+    form = AutoRenewalSettingsForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}: {error}" if label else error)
+        return redirect("accounts:profile")
+    renewal.auto_renewal_settings_set(
+        user=request.user,
+        enabled=form.cleaned_data["enabled"],
+        min_balance=form.cleaned_data["min_balance"],
+        actor=actor_of(request),
+    )
+    messages.success(request, gettext("Auto-renewal settings saved."))
+    return redirect("accounts:profile")
