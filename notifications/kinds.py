@@ -76,6 +76,16 @@ def _token_renewed(data: dict) -> Text:
 
 
 def _renewal_failed(data: dict) -> Text:
+    if data.get("required") is None:
+        return Text(
+            gettext("Auto-renewal failed"),
+            gettext(
+                "Token %(prefix)s… could not be renewed: its duration is no longer on sale. "
+                "Buy a new token before %(deadline)s to keep your access."
+            )
+            % {"prefix": data.get("prefix", ""), "deadline": when(data.get("deadline"))},
+            reverse("access:buy"),
+        )
     return Text(
         gettext("Auto-renewal failed: top up your balance"),
         gettext(

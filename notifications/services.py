@@ -134,7 +134,9 @@ def _on_renewal_failed(event: Event) -> None:
     data = event.data
     prefix, expires = _token_facts(data["token_id"])
     deadline = data.get("expires_at") or expires
-    required, available = Decimal(data["required"]), Decimal(data["available"])
+    # No price (the duration was taken off sale) means topping up cannot help: the text says so.
+    required = Decimal(data["required"]) if data.get("required") is not None else None
+    available = Decimal(data.get("available") or 0)
     notification_create(
         user_id=event.user_id,
         kind=Kind.RENEWAL_FAILED,
@@ -143,9 +145,9 @@ def _on_renewal_failed(event: Event) -> None:
             "token_id": data["token_id"],
             "prefix": prefix,
             "reason": data.get("reason", ""),
-            "required": money(required),
+            "required": money(required) if required is not None else None,
             "available": money(available),
-            "top_up": money(max(required - available, Decimal(0))),
+            "top_up": money(max(required - available, Decimal(0))) if required is not None else None,
             "deadline": deadline,
         },
     )

@@ -159,6 +159,18 @@ def test_renewal_failed_once_per_episode_says_how_much_and_by_when(alice, smtp, 
     )
 
 
+def test_renewal_failed_for_a_duration_no_longer_on_sale_says_to_buy_anew(alice, smtp, record):
+    data = {"token_id": "00000000-0000-0000-0000-000000000001", "reason": "duration_not_on_sale", "required": None}
+
+    record("token.renewal_failed", alice, {**data, "available": "50.00"})
+
+    row = Notification.objects.get()
+    assert (row.data["required"], row.data["top_up"]) == (None, None)
+    [mail] = smtp.to("alice@example.com")
+    assert subject(mail) == "Auto-renewal failed · Zenzefi Gate"
+    assert "its duration is no longer on sale. Buy a new token before" in " ".join(text_part(mail).split())
+
+
 def test_a_disabled_webhook_endpoint_is_mailed_to_its_owner(
     alice, bob, smtp, settings, django_capture_on_commit_callbacks
 ):
