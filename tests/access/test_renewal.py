@@ -1,6 +1,7 @@
 """Auto-renewal: the rule, the lead times, balance and reserve, two workers, events, refunds after renewals."""
 
 import datetime as dt
+import importlib
 import threading
 from decimal import Decimal
 
@@ -388,3 +389,18 @@ def test_revoked_in_the_overlap_of_a_720h_token_renewed_24h_early(alice, clock, 
     assert services.refund_amount(token, T0 + 720 * H) == Decimal("320.00")
     assert services.refund_amount(token, T0 + 1080 * H) == Decimal("160.00")
     assert services.refund_amount(token, T0 + 1440 * H) == Decimal("0.00")
+
+
+def test_the_migration_fills_the_expiry_of_tokens_activated_before_it(alice, clock):
+    from django.apps import apps
+
+    migration = importlib.import_module("access.migrations.0005_token_expiry_and_renewals")
+    fund(alice, "400")
+    short, long = running(alice, 12), running(alice, 720)
+    ready = services.token_purchase(user=alice, duration_hours=1)
+    AccessToken.objects.update(expires_at=None)
+
+    migration.fill_expires_at(apps, None)
+
+    expiries = dict(AccessToken.objects.values_list("pk", "expires_at"))
+    assert expiries == {short.pk: T0 + 12 * H, long.pk: T0 + 720 * H, ready.pk: None}
