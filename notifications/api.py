@@ -82,9 +82,12 @@ class NotificationsReadAllView(APIView):
         return Response({"marked": services.notifications_read_all(user=request.user)})
 
 
+class NotificationPreference(serializers.Serializer):
+    email = serializers.BooleanField()
+
+
 PreferencesSchema = inline_serializer(
-    "NotificationPreferences",
-    {kind: inline_serializer(f"NotificationPreference_{kind}", {"email": serializers.BooleanField()}) for kind in Kind},
+    "NotificationPreferences", {kind: NotificationPreference(required=False) for kind in Kind.values}
 )
 
 

@@ -325,3 +325,35 @@ def test_the_one_click_unsubscribe_turns_the_kind_off_without_login_or_csrf(alic
     record("webhook_endpoint.disabled", alice, {"endpoint_id": "b", "url": "https://b.example/", "reason": "x"})
     assert len(smtp.messages) == 1
     assert Notification.objects.filter(user=alice).count() == 2  # still shown in the portal
+
+
+def test_the_real_renewal_task_notifies_renewed_and_failed_once(alice, bob, smtp, django_capture_on_commit_callbacks):
+    from access.models import AccessToken
+    from access.renewal import tokens_renew
+
+    fund(alice, "100")
+    fund(bob, "18")
+    tokens = {}
+    for user in (alice, bob):
+        token = access.token_purchase(user=user, duration_hours=24)
+        with time_machine.travel(dt.datetime.now(dt.UTC) - dt.timedelta(hours=23, minutes=30)):
+            access.token_activate(token_id=token.pk)
+        AccessToken.objects.filter(pk=token.pk).update(auto_renew=True)
+        tokens[user.username] = token
+
+    for _run in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            tokens_renew()
+
+    assert list(Notification.objects.filter(user=alice).values_list("kind", flat=True)) == ["token_renewed"]
+    # Bob's purchase took his balance to 0.00: that is a balance_low of its own.
+    assert set(Notification.objects.filter(user=bob).values_list("kind", flat=True)) == {
+        "balance_low",
+        "renewal_failed",
+    }
+    assert Notification.objects.get(user=bob, kind="renewal_failed").data["top_up"] == "18.00"
+    assert [subject(m) for m in smtp.to("alice@example.com")] == ["Your access token was renewed · Zenzefi Gate"]
+    assert sorted(subject(m) for m in smtp.to("bob@example.com")) == [
+        "Auto-renewal failed: top up your balance · Zenzefi Gate",
+        "Your balance is low · Zenzefi Gate",
+    ]
