@@ -93,7 +93,7 @@ def auto_renewal_settings_set(*, user: User, enabled: bool, min_balance, actor: 
     """Set the owner's master switch and renewal reserve (the balance a renewal must leave). Audited."""
     reserve = reserve_check(min_balance)
     User.objects.filter(pk=user.pk).update(auto_renew_enabled=enabled, renew_min_balance=reserve)
-    # Turning the master switch on again starts a new failure episode for every token.
+    # New settings start a new failure episode: the next failed renewal of any token is reported again.
     AccessToken.objects.filter(user=user, renewal_failed_at__isnull=False).update(renewal_failed_at=None)
     user.auto_renew_enabled, user.renew_min_balance = enabled, reserve
     actor.audit("auto_renewal_settings", user, {"enabled": enabled, "min_balance": str(reserve)})
