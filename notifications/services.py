@@ -393,7 +393,13 @@ def scan(*, now: dt.datetime | None = None) -> dict:
 
 
 def notification_read(*, user, notification_id) -> Notification:
-    row = Notification.objects.filter(user=user, pk=notification_id).first() if str(notification_id).isdigit() else None
+    key = str(notification_id)
+    # Ids are positive 64-bit integers: anything else is simply not found.
+    row = (
+        Notification.objects.filter(user=user, pk=key).first()
+        if key.isascii() and key.isdigit() and len(key) <= 18
+        else None
+    )
     if row is None:
         raise NotificationNotFound()
     if row.read_at is None:

@@ -21,6 +21,7 @@ from access.models import Bundle
 from accounts.models import User
 from accounts.tokens import jwt_pair
 from events import services as events
+from notifications.models import Notification
 from tests.factories import UserFactory
 from tests.helpers import fund
 from wallet import services as wallet
@@ -64,6 +65,9 @@ def world(settings, upstream):
     settings.WEBHOOKS_ALLOW_PRIVATE = True
     endpoint, _secret = events.endpoint_create(owner=alice, url="https://127.0.0.1:9/hook", events=["*"])
     delivery = events.endpoint_test(owner=alice, endpoint_id=endpoint.pk)
+    notification = Notification.objects.create(
+        user=alice, kind="balance_low", key="balance_low:test", data={"balance_after": "9.00", "threshold": "10.00"}
+    )
     return {
         "users": {"alice": alice.pk, "admin": admin.pk},
         "path": {
@@ -73,6 +77,7 @@ def world(settings, upstream):
             "user_id": target.pk,
             "endpoint_id": endpoint.pk,
             "delivery_id": delivery.pk,
+            "notification_id": notification.pk,
         },
     }
 

@@ -6,15 +6,21 @@ from notifications.forms import PreferencesForm
 register = template.Library()
 
 
+def _user(context):
+    user = context.get("user")
+    return user if user is not None and user.is_authenticated else None
+
+
 @register.inclusion_tag("notifications/_bell.html", takes_context=True)
 def notifications_bell(context) -> dict:
     """The navigation's bell: one indexed COUNT, only on pages that render it."""
-    request = context["request"]
-    return {"unread": selectors.unread_count(request.user), "request": request}
+    user = _user(context)
+    return {"unread": selectors.unread_count(user) if user else 0, "request": context.get("request")}
 
 
 @register.inclusion_tag("notifications/_preferences.html", takes_context=True)
 def notification_preferences(context) -> dict:
-    request = context["request"]
-    form = PreferencesForm(preferences=selectors.preferences_of(request.user))
-    return {"form": form, "csrf_token": context.get("csrf_token"), "request": request}
+    """The profile's e-mail settings per kind; the form posts to ``notifications:preferences``."""
+    user = _user(context)
+    form = PreferencesForm(preferences=selectors.preferences_of(user) if user else None)
+    return {"form": form, "csrf_token": context.get("csrf_token"), "request": context.get("request")}

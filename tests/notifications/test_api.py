@@ -89,7 +89,12 @@ def test_someone_elses_or_unknown_notification_is_404(as_user, alice, bob):
     theirs = notify(bob, 1)
     client = as_user(alice)
 
-    for path in (f"{LIST}/{theirs.pk}/read", f"{LIST}/999999/read", f"{LIST}/not-a-number/read"):
+    for path in (
+        f"{LIST}/{theirs.pk}/read",
+        f"{LIST}/999999/read",
+        f"{LIST}/99999999999999999999999/read",
+        f"{LIST}/not-a-number/read",
+    ):
         response = client.post(path)
         assert response.status_code == 404
         assert response.json() == {"detail": "Notification not found"}
