@@ -4,7 +4,9 @@ from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.conf import settings as django_settings
 from django.db import transaction
+from django.utils import translation
 
 from events.services import event_record
 from zenzefi.celery import app as celery_app
@@ -50,6 +52,13 @@ class SmtpServer:
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture(autouse=True)
+def _site_language():
+    """The test client leaves the last request's language active in this thread: later tests start in English."""
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture
