@@ -386,6 +386,8 @@ def email_rescan(*, now: dt.datetime | None = None) -> int:
 def scan(*, now: dt.datetime | None = None) -> dict:
     """The beat task's work: missed events, the token windows, and mails that never went out."""
     handled = sum(event_consume(event_id=pk) for pk in consumers.pending(CONSUMER, now=now))
+    # Yesterday's counts are the last ones a retry could still be charged against.
+    EmailQuota.objects.filter(day__lt=(now or timezone.now()).date() - dt.timedelta(days=1)).delete()
     return {"events": handled, **tokens_scan(now=now), "emails": email_rescan(now=now)}
 
 

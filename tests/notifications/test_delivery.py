@@ -223,6 +223,11 @@ def test_the_cap_counts_per_day(alice, smtp, settings, record):
     record("webhook_endpoint.disabled", alice, {"endpoint_id": "b", "url": "https://b.example/", "reason": "x"})
 
     assert list(Notification.objects.values_list("email_status", flat=True)) == ["sent", "sent"]
+    tasks.scan()
+    assert EmailQuota.objects.count() == 2  # yesterday's count stays a day longer
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=2)):
+        tasks.scan()
+    assert not EmailQuota.objects.exists()  # old counts are pruned
 
 
 def test_nothing_is_mailed_to_a_user_who_opted_out(alice, smtp, record):
