@@ -1,7 +1,9 @@
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from accounts.tokens import jwt_pair
@@ -18,6 +20,14 @@ def _clean_redis():
     yield
     breaker.redis.reset()
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _site_language():
+    """A page rendered in Russian leaves Russian active in the thread: every test starts and ends in English."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)
