@@ -162,6 +162,9 @@ def _publish_named(task_name: str, args: tuple) -> bool:
     from celery import current_app
 
     task = current_app.tasks.get(task_name)
+    if task is None:  # not imported in this process yet: autodiscover the apps' tasks, as a worker does at start
+        current_app.loader.import_default_modules()
+        task = current_app.tasks.get(task_name)
     if task is None:
         logger.error("event consumer task %s is not registered; its beat scan handles the event", task_name)
         return False
