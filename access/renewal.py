@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from access.models import LONG_RENEWAL_LEAD, SHORT_RENEWAL_LEAD, AccessToken, TokenRenewal
 from access.prices import token_price
-from access.services import TokenNotFound, _cache_drop
+from access.services import TokenNotFound, token_cache_drop
 from accounts.models import User
 from accounts.services import audit_record
 from events.registry import moment, money
@@ -184,7 +184,7 @@ def token_renew(*, token_id, now: dt.datetime | None = None) -> Outcome | None:
     token.expires_at += token.duration
     token.renewal_failed_at = None
     token.save(update_fields=["expires_at", "renewal_failed_at"])
-    _cache_drop(token.secret_digest)
+    token_cache_drop(token.secret_digest)
     audit_record(
         actor=None,
         action="token_renew",

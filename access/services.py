@@ -114,7 +114,7 @@ def _cache_put(digest: str, facts: TokenFacts, now: dt.datetime) -> None:
         rediscache.safe_set(_cache_key(digest), facts.dumps(), timeout=timeout)
 
 
-def _cache_drop(digest: str) -> None:
+def token_cache_drop(digest: str) -> None:
     """Drop the cached facts when the change commits. Never fails the committed change: if the cache
     is down, the deletion is kept in the database (``CacheRepair``) and replayed before the cache is
     trusted again, so a revoked token's stale entry is not honoured after the outage."""
@@ -244,7 +244,7 @@ def token_activate(*, token_id) -> TokenFacts | None:
         token.activated_at = now
         token.expires_at = now + token.duration
         token.save(update_fields=["activated_at", "expires_at"])
-        _cache_drop(token.secret_digest)
+        token_cache_drop(token.secret_digest)
         audit_record(actor=None, action="token_activate", obj=token, details={"user_id": str(token.user_id)})
         event_record(
             type="token.activated",
@@ -408,7 +408,7 @@ def token_revoke(*, user: User, token_id, actor: Actor = SYSTEM) -> tuple[Access
     token.revoked_by = user
     token.revoke_reason = "revoked by owner"
     token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "refund"])
-    _cache_drop(token.secret_digest)
+    token_cache_drop(token.secret_digest)
     metrics.on_commit(metrics.TOKEN_REVOCATIONS.inc)
     actor.audit("token_revoke", token, {"refund": str(refund), "activated": token.activated_at is not None})
     event_record(
@@ -429,7 +429,7 @@ def token_force_revoke(*, token_id, actor: Actor, reason: str = "revoked by admi
         token.revoked_by = actor.user
         token.revoke_reason = reason[:200]
         token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
-        _cache_drop(token.secret_digest)
+        token_cache_drop(token.secret_digest)
         metrics.on_commit(metrics.TOKEN_REVOCATIONS.inc)
         event_record(
             type="token.revoked",

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -183,14 +183,6 @@ def event_consume(*, event_id: str) -> bool:
     return consumers.consume(CONSUMER, event_id, event_handle)
 
 
-def _token_ends():
-    """A token's expiry as a query expression: the stored ``expires_at`` once access keeps one, else computed."""
-    if any(f.name == "expires_at" for f in AccessToken._meta.concrete_fields):
-        return F("expires_at")
-    hours = ExpressionWrapper(F("duration_hours") * Value(dt.timedelta(hours=1)), output_field=DurationField())
-    return ExpressionWrapper(F("activated_at") + hours, output_field=DateTimeField())
-
-
 def _live_tokens(*, durations, now: dt.datetime, lead: dt.timedelta):
     return (
         AccessToken.objects.filter(
@@ -200,10 +192,9 @@ def _live_tokens(*, durations, now: dt.datetime, lead: dt.timedelta):
             expired_at__isnull=True,
             user__is_active=True,
         )
-        .annotate(ends=_token_ends())
-        .filter(ends__gt=now, ends__lte=now + lead)
+        .filter(expires_at__gt=now, expires_at__lte=now + lead)
         .select_related("user")
-        .order_by("ends")
+        .order_by("expires_at")
     )
 
 
@@ -236,14 +227,14 @@ def tokens_scan(*, now: dt.datetime | None = None) -> dict:
         for token in _live_tokens(durations=[hours], now=now, lead=lead):
             if _renewal_covered(token):
                 continue  # it will run on; renewal_failed speaks if it does not
-            ends = moment(token.ends)
+            ends = moment(token.expires_at)
             data = {"token_id": str(token.pk), "prefix": token.secret_prefix, "expires_at": ends}
             expiring.append((token, f"token_expiring:{token.pk}:{ends}", data))
     upcoming = []
     for token in _live_tokens(durations=[RENEWAL_NOTICE_HOURS], now=now, lead=RENEWAL_NOTICE):
         if not _renews(token):
             continue
-        ends, price = moment(token.ends), token_price(token.duration_hours)
+        ends, price = moment(token.expires_at), token_price(token.duration_hours)
         data = {
             "token_id": str(token.pk),
             "prefix": token.secret_prefix,

@@ -3,6 +3,7 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client
 from django.utils import translation
 from rest_framework.test import APIClient
 
@@ -60,6 +61,28 @@ def bob(db):
 @pytest.fixture
 def admin_user(db):
     return UserFactory(email="admin@example.com", username="admin", is_staff=True, is_superuser=True)
+
+
+def _logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def portal(alice):
+    """A browser session of Alice's for the portal's pages."""
+    return _logged_in(alice)
+
+
+@pytest.fixture
+def stranger(bob):
+    return _logged_in(bob)
+
+
+@pytest.fixture
+def staff(admin_user):
+    return _logged_in(admin_user)
 
 
 @pytest.fixture

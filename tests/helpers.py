@@ -20,3 +20,12 @@ def assert_ledger_consistent() -> None:
 
     problems, _users = ledger_problems()
     assert problems == []
+
+
+def html(response) -> str:
+    return response.content.decode()
+
+
+def messages_of(response) -> list[str]:
+    """The texts of the messages a portal page shows."""
+    return [str(m) for m in response.context["messages"]]

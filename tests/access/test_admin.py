@@ -3,12 +3,12 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
 from django.utils import timezone
 
 from access import services
 from access.models import AccessToken, Bundle
 from accounts.models import AuditLog, User
+from tests.helpers import html
 from wallet.models import Transaction
 from wallet.services import balance_change
 
@@ -45,17 +45,6 @@ def buy_token(user, hours: int = 12) -> AccessToken:
 def activate(token: AccessToken, ago: timedelta) -> None:
     activated_at = timezone.now() - ago
     AccessToken.objects.filter(pk=token.pk).update(activated_at=activated_at, expires_at=activated_at + token.duration)
-
-
-def html(response) -> str:
-    return response.content.decode()
-
-
-@pytest.fixture
-def staff(admin_user):
-    client = Client()
-    client.force_login(admin_user)
-    return client
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
 from django.utils import timezone
 
 from access import services
 from access.models import AccessToken, Bundle
 from accounts.models import AuditLog, User
 from tests.factories import UserFactory
+from tests.helpers import html, messages_of
 from wallet.models import Transaction
 from wallet.services import balance_change
 
@@ -44,28 +44,6 @@ def buy_token(user, hours: int = 12, scope: str = "full") -> AccessToken:
 def activate(token: AccessToken, ago: timedelta) -> None:
     activated_at = timezone.now() - ago
     AccessToken.objects.filter(pk=token.pk).update(activated_at=activated_at, expires_at=activated_at + token.duration)
-
-
-def html(response) -> str:
-    return response.content.decode()
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]]
-
-
-@pytest.fixture
-def portal(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def stranger(bob):
-    client = Client()
-    client.force_login(bob)
-    return client
 
 
 def starter() -> Bundle:

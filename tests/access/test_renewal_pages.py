@@ -11,7 +11,7 @@ from access import services
 from access.models import AccessToken
 from access.renewal import token_auto_renew_set, tokens_renew
 from accounts.models import User
-from tests.helpers import fund
+from tests.helpers import fund, html
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +26,6 @@ def portal(alice):
 def csrf(client, url: str) -> str:
     client.get(url)
     return client.cookies["csrftoken"].value
-
-
-def html(response) -> str:
-    return response.content.decode()
 
 
 @pytest.fixture
@@ -167,13 +163,6 @@ def test_renewal_row_is_readable_in_the_wallet_history(portal, alice, token):
 
 
 # --- Admin ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def staff(admin_user):
-    client = Client()
-    client.force_login(admin_user)
-    return client
 
 
 def test_admin_token_page_shows_renewals_read_only(staff, alice, token):

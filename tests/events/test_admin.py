@@ -6,6 +6,7 @@ from accounts.models import AuditLog
 from events import services
 from events.models import Delivery, DeliveryAttempt, Event, Status, WebhookEndpoint
 from tests.factories import UserFactory
+from tests.helpers import html
 
 pytestmark = pytest.mark.django_db
 
@@ -15,19 +16,8 @@ DELIVERIES = "/admin/events/delivery/"
 EVENTS = "/admin/events/event/"
 
 
-def html(response) -> str:
-    return response.content.decode()
-
-
 def listed(response) -> list:
     return [obj.pk for obj in response.context["cl"].result_list]
-
-
-@pytest.fixture
-def staff(admin_user):
-    client = Client()
-    client.force_login(admin_user)
-    return client
 
 
 @pytest.fixture

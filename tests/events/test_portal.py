@@ -8,6 +8,7 @@ from accounts.models import AuditLog
 from events import services
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from events.views import SECRET_SESSION_KEY
+from tests.helpers import html, messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -15,30 +16,8 @@ LIST = "/integrations/"
 HOOK = "https://hooks.example.test/zenzefi"
 
 
-def html(response) -> str:
-    return response.content.decode()
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]]
-
-
 def page_of(endpoint) -> str:
     return f"/integrations/{endpoint.pk}/"
-
-
-@pytest.fixture
-def portal(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def stranger(bob):
-    client = Client()
-    client.force_login(bob)
-    return client
 
 
 @pytest.fixture

@@ -9,26 +9,16 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import User
 from notifications import services
 from notifications.models import Notification, Preference
+from tests.helpers import html
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/notifications/"
 
 
-def html(response) -> str:
-    return response.content.decode()
-
-
 def notify(user, n: int = 0, kind: str = "balance_low", **data) -> Notification:
     data = data or {"balance_after": "9.00", "threshold": "10.00"}
     return Notification.objects.create(user=user, kind=kind, key=f"{kind}:{n}", data=data)
-
-
-@pytest.fixture
-def portal(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
 
 
 def test_the_bell_shows_the_unread_count(portal, alice, bob):

@@ -9,13 +9,6 @@ from wallet.models import Payment, Transaction
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def portal(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
 def test_wallet_needs_login(client):
     assert client.get("/wallet/")["Location"] == "/login/?next=/wallet/"
 
