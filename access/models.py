@@ -141,6 +141,18 @@ class AccessToken(models.Model):
     # The first failed renewal attempt of the current failure episode (balance short); cleared by a renewal or
     # by switching auto-renewal: token.renewal_failed is recorded once per episode, not on every run.
     renewal_failed_at = models.DateTimeField(_("renewal failed"), null=True, blank=True, editable=False)
+    # Set when a gift of this token is claimed: who gave it and when. A claimed gift's own period is not
+    # refundable (see access.services.refund_amount).
+    gifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("gifted by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    gifted_at = models.DateTimeField(_("gift claimed"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("access token")
@@ -231,3 +243,62 @@ class TokenRenewal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token_id}: period {self.period}"
+
+
+class GiftStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    CLAIMED = "claimed", _("Claimed")
+    DECLINED = "declined", _("Declined")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+
+
+class Gift(models.Model):
+    """An unactivated token offered to someone through a single-use claim link.
+
+    While pending, the token is frozen (the proxy refuses it, its owner cannot revoke it). The claim code
+    is stored only as a keyed digest; the sender sees it once. At most one pending gift per token.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token = models.ForeignKey(AccessToken, verbose_name=_("token"), on_delete=models.PROTECT, related_name="gifts")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("sender"), on_delete=models.PROTECT, related_name="gifts_sent"
+    )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recipient"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="gifts_received",
+    )
+    recipient_email = models.EmailField(_("recipient e-mail"), blank=True, default="")
+    message = models.CharField(_("message"), max_length=280, blank=True, default="")
+    code_digest = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(_("status"), max_length=20, choices=GiftStatus.choices, default=GiftStatus.PENDING)
+    created_at = models.DateTimeField(_("sent"), default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(_("claim by"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    emailed_at = models.DateTimeField(_("e-mailed"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("gift")
+        verbose_name_plural = _("gifts")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["sender", "-created_at"], name="gift_sender_created"),
+            models.Index(fields=["expires_at"], condition=models.Q(status="pending"), name="gift_pending_expiry"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["token"], condition=models.Q(status="pending"), name="gift_one_pending"),
+            models.CheckConstraint(
+                condition=models.Q(status="pending") | models.Q(finished_at__isnull=False), name="gift_finished_time"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="claimed") | models.Q(recipient__isnull=False), name="gift_claimed_by"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"gift {self.pk} ({self.status})"

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from access.crypto import secret_digest, secret_encrypt, secret_generate
-from access.models import CENT, AccessToken, Bundle, Scope
+from access.models import CENT, AccessToken, Bundle, Gift, GiftStatus, Scope
 from access.prices import token_price, valid_durations
 from accounts.models import User
 from accounts.services import (
@@ -33,7 +33,7 @@ from events.services import event_record
 from wallet.models import Transaction
 from wallet.services import SYSTEM, Actor, balance_change, referral_bonus_grant
 from zenzefi import metrics, rediscache
-from zenzefi.errors import DomainError, NotFound
+from zenzefi.errors import Conflict, DomainError, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,17 @@ class BundleNotFound(NotFound):
     default_detail = gettext_noop("Bundle not found or inactive")
 
 
+class TokenGiftPending(Conflict):
+    default_detail = gettext_noop("This token is a pending gift: cancel the gift first to use or revoke it")
+
+
+GIFT_PENDING_DETAIL = "This token is a pending gift: it works once its recipient accepts it"
+
+
+def _pending_gift(token_id) -> bool:
+    return Gift.objects.filter(token_id=token_id, status=GiftStatus.PENDING).exists()
+
+
 # --- Facts the proxy needs, cached ------------------------------------------------------
 
 
@@ -70,6 +81,8 @@ class TokenFacts:
     activated_at: dt.datetime | None
     # Stored on the token (renewal moves it): the proxy never recomputes it from the duration.
     expires_at: dt.datetime | None = None
+    # Offered as a gift and not yet claimed: the proxy refuses it. Such facts are never cached.
+    gift_pending: bool = False
 
     def expired(self, now: dt.datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -95,9 +108,15 @@ class TokenFacts:
         return cls(**data)
 
     @classmethod
-    def of(cls, token: AccessToken) -> "TokenFacts":
+    def of(cls, token: AccessToken, *, gift_pending: bool = False) -> "TokenFacts":
         return cls(
-            str(token.pk), str(token.user_id), token.scope, token.duration_hours, token.activated_at, token.expires_at
+            str(token.pk),
+            str(token.user_id),
+            token.scope,
+            token.duration_hours,
+            token.activated_at,
+            token.expires_at,
+            gift_pending,
         )
 
 
@@ -126,7 +145,9 @@ def token_validate(secret: str) -> TokenFacts | None:
 
     Cache first, database on a miss. Revocation and activation drop the cache
     entry when they commit; an entry never outlives the token's expiry and is
-    re-checked against the clock and the owner's state on every read.
+    re-checked against the clock and the owner's state on every read. A pending
+    gift's facts say so (``gift_pending``) and are not cached: the proxy refuses
+    them before any session is opened.
     """
     if not secret or len(secret) > 256:
         return None
@@ -151,6 +172,8 @@ def token_validate(secret: str) -> TokenFacts | None:
     facts = TokenFacts.of(token)
     if facts.expired(now):
         return None
+    if token.activated_at is None and _pending_gift(token.pk):
+        return TokenFacts.of(token, gift_pending=True)
     _cache_put(digest, facts, now)
     return facts
 
@@ -212,7 +235,7 @@ async def token_validate_async(secret: str) -> TokenFacts | None:
         return await sync_to_async(token_validate, thread_sensitive=False)(secret)
     if values[0] is None:
         facts = await sync_to_async(token_validate, thread_sensitive=False)(secret)
-        if facts is not None:
+        if facts is not None and not facts.gift_pending:
             _remember(digest, facts)
         return facts
     facts = facts_from_cache(values[0])
@@ -239,6 +262,8 @@ def token_activate(*, token_id) -> TokenFacts | None:
     token = AccessToken.objects.select_for_update().select_related("user").filter(pk=token_id).first()
     if token is None or token.revoked_at is not None or not token.user.is_active:
         return None
+    if token.activated_at is None and _pending_gift(token.pk):
+        return None  # offered as a gift after the request's check: its first use belongs to the recipient
     now = timezone.now()
     if token.activated_at is None:
         token.activated_at = now
@@ -358,19 +383,24 @@ def bundle_purchase(*, user: User, bundle_id, actor: Actor = SYSTEM) -> tuple[Bu
 
 
 def _period_prices(token: AccessToken) -> list[Decimal]:
-    """What was paid for each period, in order: period 1 is the purchase, the others its renewals."""
-    return [token.cost_znc, *token.renewals.order_by("period").values_list("price", flat=True)]
+    """What was paid for each period, in order: period 1 is the purchase, the others its renewals.
+
+    A claimed gift's first period was paid by its sender, so it is worth nothing to refund to its owner.
+    """
+    first = Decimal("0.00") if token.gifted_by_id else token.cost_znc
+    return [first, *token.renewals.order_by("period").values_list("price", flat=True)]
 
 
 def refund_amount(token: AccessToken, now: dt.datetime) -> Decimal:
     """What the owner gets back: for each paid period, its price × its unused share, rounded down to the cent.
 
-    Not yet activated: everything paid. Period k runs from activated_at + (k−1)·duration for one duration;
+    Not yet activated: everything paid (nothing for a claimed gift). Period k runs from
+    activated_at + (k−1)·duration for one duration;
     its unused part is what lies after ``now`` (a period not yet begun refunds in full, one that is over
     refunds nothing). Without renewals this is paid × remaining / duration.
     """
     if token.activated_at is None:
-        return token.cost_znc
+        return _period_prices(token)[0]
     duration = token.duration
     total = Decimal("0.00")
     for index, price in enumerate(_period_prices(token)):
@@ -393,6 +423,8 @@ def token_revoke(*, user: User, token_id, actor: Actor = SYSTEM) -> tuple[Access
     token = AccessToken.objects.select_for_update().filter(pk=token_id, user=user, revoked_at__isnull=True).first()
     if token is None:
         raise TokenNotFound()
+    if _pending_gift(token.pk):
+        raise TokenGiftPending()
     now = timezone.now()
     refund = refund_amount(token, now)
     if refund > 0:
@@ -431,6 +463,21 @@ def token_force_revoke(*, token_id, actor: Actor, reason: str = "revoked by admi
         token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
         token_cache_drop(token.secret_digest)
         metrics.on_commit(metrics.TOKEN_REVOCATIONS.inc)
+        for gift in Gift.objects.select_for_update().filter(token=token, status=GiftStatus.PENDING):
+            # A revoked token is no gift: its link stops working (the sender keeps nothing either way).
+            gift.status, gift.finished_at = GiftStatus.CANCELLED, token.revoked_at
+            gift.save(update_fields=["status", "finished_at"])
+            actor.audit("gift_cancel", gift, {"token_id": str(token.pk), "by": "admin_force_revoke"})
+            event_record(
+                type="gift.cancelled",
+                user=gift.sender_id,
+                data={
+                    "gift_id": str(gift.pk),
+                    "token_id": str(token.pk),
+                    "sender_id": str(gift.sender_id),
+                    "by": "admin",
+                },
+            )
         event_record(
             type="token.revoked",
             user=token.user_id,

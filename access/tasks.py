@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from access.gifts import gifts_expire
 from access.renewal import tokens_renew
 from access.services import tokens_expire
 
@@ -14,3 +15,9 @@ def expire_tokens() -> int:
 def renew_tokens() -> int:
     """Every 5 minutes: charge and extend the auto-renewing tokens that are within their lead time of expiry."""
     return tokens_renew()
+
+
+@shared_task(name="access.expire_gifts")
+def expire_gifts() -> int:
+    """Every 10 minutes: gifts unclaimed past GIFT_CLAIM_DAYS go back to their senders."""
+    return gifts_expire()

@@ -17,6 +17,11 @@ EVENT_TYPES: dict[str, str] = {
     "session.ended": "A device session ended (idle, taken over, replaced, lost, token revoked)",
     "token.renewed": "An auto-renewing token was extended by one period and charged",
     "token.renewal_failed": "An auto-renewal could not be charged (balance short of price plus reserve)",
+    "gift.sent": "You offered a token as a gift (a claim link was made)",
+    "gift.claimed": "A gift you sent was accepted: the token now belongs to its recipient",
+    "gift.declined": "A gift you sent was declined: the token is yours again",
+    "gift.cancelled": "You (or an admin) cancelled a pending gift: the token is yours again",
+    "gift.expired": "A gift you sent was not claimed in time: the token is yours again",
     "webhook_endpoint.disabled": "One of your webhook endpoints was disabled (by you, an admin, or after failures)",
 }
 

@@ -126,7 +126,7 @@ def events_dispatch(*, event_ids: list[str]) -> dict:
     known = list(Event.objects.filter(pk__in=event_ids).exclude(type=registry.PING).values_list("pk", flat=True))
     for name in consumers.task_names():
         for event_id in known:
-            _publish_named(name, (event_id,))
+            task_send(name, (event_id,))
     results = [
         delivery_run(delivery_id=pk, number=1)
         for pk in Delivery.objects.filter(event_id__in=event_ids, status=Status.PENDING, scheduled=0)
@@ -146,19 +146,20 @@ def _broker_usable() -> bool:
 
 def _publish(task, args: tuple, countdown: float = 0) -> bool:
     if not _broker_usable():
-        logger.warning("webhook task %s%s not queued (broker unavailable); the outbox scan sends it", task.name, args)
+        logger.warning("task %s%s not queued (broker unavailable); its scan sends it", task.name, args[:1])
         return False
     try:
         task.apply_async(args=args, countdown=countdown or None, retry=False)
     except Exception as exc:  # a broker outage never fails the business action that committed
         if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
             breaker.redis.failure(exc)
-        logger.warning("webhook task %s%s not queued (%s); the scan sends it", task.name, args, type(exc).__name__)
+        logger.warning("task %s%s not queued (%s); its scan sends it", task.name, args[:1], type(exc).__name__)
         return False
     return True
 
 
-def _publish_named(task_name: str, args: tuple) -> bool:
+def task_send(task_name: str, args: tuple) -> bool:
+    """Queue a Celery task known by name (a higher app's, which this one must not import); never raises."""
     from celery import current_app
 
     task = current_app.tasks.get(task_name)

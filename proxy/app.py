@@ -21,6 +21,7 @@ from django.db import InterfaceError, OperationalError
 
 from access.crypto import secret_digest
 from access.services import (
+    GIFT_PENDING_DETAIL,
     TokenFacts,
     facts_from_cache,
     token_activate,
@@ -223,6 +224,8 @@ class ProxyApp:
         facts = await token_validate_async(secret)
         if facts is None:
             raise Reject(401, "Invalid or expired access token")
+        if facts.gift_pending:
+            raise Reject(401, GIFT_PENDING_DETAIL)
         now = datetime.now(UTC)
         await _json(
             send,
@@ -358,6 +361,8 @@ class ProxyApp:
         facts = await token_validate_async(secret)
         if facts is None:
             raise Reject(401, "Invalid or expired access token")
+        if facts.gift_pending:
+            raise Reject(401, GIFT_PENDING_DETAIL)
         if path is None or not scope_allows(facts.scope, path):
             raise self._denied(facts.scope, shown)
         decision = None
@@ -448,6 +453,7 @@ class ProxyApp:
             raise Reject(502, "Bad Gateway: Unable to reach Zenzefi server", fresh=facts.activated_at is None) from None
         metrics.UPSTREAM_LATENCY.observe(time.perf_counter() - sent)
         if touch.outcome == "new" or facts.activated_at is None:
+            touch_facts = facts
             # The upstream answered (any status): the session is real, and a first use starts the clock.
             try:
                 facts = await sync_to_async(self._first_use, thread_sensitive=False)(
@@ -460,7 +466,10 @@ class ProxyApp:
                     await self._unreached(facts, touch)
                 raise
             if facts is None:
+                # Revoked, or offered as a gift, while this request was on its way: its session must not
+                # hold the token against the next device.
                 await response.aclose()
+                await self._unreached(touch_facts, touch)
                 raise Reject(401, "Invalid or expired access token")
         try:
             status = await self._relay(request, response, send, mode, counted)

@@ -399,6 +399,14 @@ CELERY_BEAT_SCHEDULE = {
 }
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 
+# --- Gifts ----------------------------------------------------------------------------------------------
+GIFT_CLAIM_DAYS = env.int("GIFT_CLAIM_DAYS", default=30)  # unclaimed after this: back to the sender
+GIFT_MAX_PER_DAY = env.int("GIFT_MAX_PER_DAY", default=10)  # per sender, rolling 24 hours
+GIFT_MAX_PENDING = env.int("GIFT_MAX_PENDING", default=20)  # per sender, at once
+# Claim-code lookups (preview, accept, decline) per client IP, as count/seconds.
+RATE_LIMIT_GIFT_CLAIM = env("RATE_LIMIT_GIFT_CLAIM", default="20/60")
+CELERY_BEAT_SCHEDULE["access-expire-gifts"] = {"task": "access.expire_gifts", "schedule": 600.0}
+
 # --- Outgoing webhooks (events) --------------------------------------------------------------------------
 # Plain http targets (tests, a receiver on the same private network); production wants https.
 WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)

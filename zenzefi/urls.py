@@ -108,6 +108,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("wallet/", include("wallet.urls")),
     path("access/", include("access.urls")),
+    path("gifts/", include("access.gift_urls")),
     path("zenzefi/", include("proxy.urls")),
     path("integrations/", include("events.urls")),
     path("notifications/", include("notifications.urls")),
