@@ -250,7 +250,7 @@ def _locked_pending(gift_id, now: dt.datetime | None) -> tuple[Gift, AccessToken
 
 def _referral_through_gift(recipient: User, gift: Gift, actor: Actor) -> bool:
     """A new account (joined after the gift was sent, no referrer, nothing bought) becomes the sender's referral."""
-    if recipient.referred_by_id is not None or recipient.date_joined < gift.created_at:
+    if recipient.referred_by_id is not None or recipient.created_at < gift.created_at:
         return False
     if Transaction.objects.filter(user=recipient, kind=Transaction.Kind.PURCHASE).exists():
         return False
