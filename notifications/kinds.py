@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext
 
+from access.models import Scope
+from access.prices import duration_label
 from notifications.models import Kind
 
 
@@ -130,6 +132,51 @@ def _webhook_endpoint_disabled(data: dict) -> Text:
     )
 
 
+def _gift_facts(data: dict) -> dict:
+    """The gift's recipient, duration and scope, in the reader's language (old or odd data reads as a dash)."""
+    hours, scope = data.get("duration_hours"), data.get("scope")
+    return {
+        "recipient": data.get("recipient") or "—",
+        "duration": duration_label(hours) if isinstance(hours, int) else "—",
+        "scope": Scope(scope).label if scope in Scope.values else "—",
+        "when": when(data.get("expires_at")),
+    }
+
+
+def _gift_claimed(data: dict) -> Text:
+    # The token is the recipient's now: the sender's link is their Gifts page, not the token's.
+    return Text(
+        gettext("Your gift was accepted"),
+        gettext("%(recipient)s accepted your gift: the token for %(duration)s (%(scope)s) is theirs now.")
+        % _gift_facts(data),
+        reverse("gifts:list"),
+    )
+
+
+def _gift_declined(data: dict) -> Text:
+    return Text(
+        gettext("Your gift was declined: the token is yours again"),
+        gettext(
+            "%(recipient)s declined your gift, a token for %(duration)s (%(scope)s). "
+            "The token is back in your tokens, still unused: use it, give it again or revoke it."
+        )
+        % _gift_facts(data),
+        _token_link(data),
+    )
+
+
+def _gift_expired(data: dict) -> Text:
+    return Text(
+        gettext("Your gift was not claimed in time: the token is yours again"),
+        gettext(
+            "Nobody claimed your gift, a token for %(duration)s (%(scope)s), by %(when)s. "
+            "The token is back in your tokens, still unused: use it, give it again or revoke it."
+        )
+        % _gift_facts(data),
+        _token_link(data),
+    )
+
+
 _TEXTS = {
     Kind.TOKEN_EXPIRING: _token_expiring,
     Kind.RENEWAL_UPCOMING: _renewal_upcoming,
@@ -138,6 +185,9 @@ _TEXTS = {
     Kind.BALANCE_LOW: _balance_low,
     Kind.REFERRAL_BONUS: _referral_bonus,
     Kind.WEBHOOK_ENDPOINT_DISABLED: _webhook_endpoint_disabled,
+    Kind.GIFT_CLAIMED: _gift_claimed,
+    Kind.GIFT_DECLINED: _gift_declined,
+    Kind.GIFT_EXPIRED: _gift_expired,
 }
 
 

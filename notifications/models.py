@@ -16,6 +16,9 @@ class Kind(models.TextChoices):
     BALANCE_LOW = "balance_low", _("The balance is low")
     REFERRAL_BONUS = "referral_bonus", _("A referral bonus was credited")
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint_disabled", _("A webhook endpoint was disabled")
+    GIFT_CLAIMED = "gift_claimed", _("A gift you sent was accepted")
+    GIFT_DECLINED = "gift_declined", _("A gift you sent was declined")
+    GIFT_EXPIRED = "gift_expired", _("A gift you sent was not claimed in time")
 
 
 class EmailStatus(models.TextChoices):

@@ -21,8 +21,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from rest_framework.exceptions import NotFound
 
-from access.models import AccessToken
-from access.prices import token_price
+from access.gifts import claim_url, gift_emailed, mail_code_open
+from access.models import AccessToken, Gift, GiftStatus, Scope
+from access.prices import duration_label, token_price
 from accounts.models import User
 from events import consumers
 from events.models import Event
@@ -163,12 +164,46 @@ def _on_endpoint_disabled(event: Event) -> None:
     )
 
 
+def _gift_notify(event: Event, kind: str) -> None:
+    """Tell the sender what became of their gift; the recipient (if any) is named by username, as they see it."""
+    data = event.data
+    facts = {
+        "gift_id": data["gift_id"],
+        "token_id": data.get("token_id"),
+        "duration_hours": data.get("duration_hours"),
+        "scope": data.get("scope"),
+        "expires_at": data.get("expires_at"),
+    }
+    recipient_id = data.get("recipient_id")
+    if recipient_id:
+        facts["recipient_id"] = recipient_id
+        recipient = User.objects.filter(pk=recipient_id).values_list("username", flat=True).first()
+        facts["recipient"] = recipient or ""
+    notification_create(user_id=event.user_id, kind=kind, key=f"{kind}:{data['gift_id']}", data=facts)
+
+
+def _on_gift_claimed(event: Event) -> None:
+    _gift_notify(event, Kind.GIFT_CLAIMED)
+
+
+def _on_gift_declined(event: Event) -> None:
+    _gift_notify(event, Kind.GIFT_DECLINED)
+
+
+def _on_gift_expired(event: Event) -> None:
+    _gift_notify(event, Kind.GIFT_EXPIRED)
+
+
+# gift.sent and gift.cancelled tell the sender nothing: both were their own acts.
 _HANDLERS = {
     "balance.charged": _on_charged,
     "balance.topped_up": _on_topped_up,
     "token.renewed": _on_renewed,
     "token.renewal_failed": _on_renewal_failed,
     "webhook_endpoint.disabled": _on_endpoint_disabled,
+    "gift.claimed": _on_gift_claimed,
+    "gift.declined": _on_gift_declined,
+    "gift.expired": _on_gift_expired,
 }
 
 
@@ -351,6 +386,55 @@ def email_send(*, notification_id: int) -> str:
     Notification.objects.filter(pk=notification_id, email_status=EmailStatus.SENDING).update(
         email_status=EmailStatus.SENT, emailed_at=timezone.now()
     )
+    return EmailStatus.SENT
+
+
+def gift_mail_message(gift: Gift, code: str) -> EmailMultiAlternatives:
+    """The claim link for a gift's recipient, in the sender's language (the recipient may have no account yet).
+
+    It carries the link, never the token. No List-Unsubscribe: it is a one-off mail, not a subscription.
+    """
+    sender = gift.sender
+    with translation.override(language_of(sender)):
+        context = {
+            "language": translation.get_language(),
+            "sender": sender.username,
+            "duration": duration_label(gift.token.duration_hours),
+            "scope": Scope(gift.token.scope).label,
+            "message": gift.message,
+            "claim_url": claim_url(code),
+            "claim_by": kinds.when(moment(gift.expires_at)),
+        }
+        subject = translation.gettext("%(sender)s sent you Zenzefi access") % {"sender": sender.username}
+        body = render_to_string("notifications/email/gift.txt", context)
+        html = render_to_string("notifications/email/gift.html", context)
+    message = EmailMultiAlternatives(subject=subject, body=body, to=[gift.recipient_email])
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def gift_mail_send(*, gift_id: str, sealed: str) -> str:
+    """Mail a pending gift's claim link to the address its sender entered, once; what happened is returned.
+
+    Skipped when the gift is gone or no longer pending, has no address, was mailed before (a retried or
+    duplicated task) or the sealed code does not open. SMTP errors raise (the task retries them); the gift
+    committed before this ran, so a failure here never touches it. Only the gift id is ever logged.
+    """
+    gift = Gift.objects.select_related("sender", "token").filter(pk=gift_id).first() if _is_uuid(gift_id) else None
+    if gift is None:
+        return "missing"
+    if gift.status != GiftStatus.PENDING:
+        return gift.status
+    if not gift.recipient_email:
+        return EmailStatus.NO_ADDRESS
+    if gift.emailed_at is not None:
+        return EmailStatus.SENT
+    code = mail_code_open(sealed)
+    if code is None:
+        logger.warning("gift %s: the mail task's code does not open (tampered with or too old); not mailed", gift.pk)
+        return "invalid"
+    gift_mail_message(gift, code).send()  # outside any transaction: SMTP may be slow
+    gift_emailed(gift_id=gift.pk)
     return EmailStatus.SENT
 
 

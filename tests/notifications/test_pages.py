@@ -141,7 +141,16 @@ def test_saving_preferences(portal, alice):
 
     assert (response.status_code, response["Location"]) == (302, "/profile/")
     off = set(Preference.objects.filter(user=alice, email=False).values_list("kind", flat=True))
-    assert off == {"renewal_upcoming", "token_renewed", "renewal_failed", "referral_bonus", "webhook_endpoint_disabled"}
+    assert off == {
+        "renewal_upcoming",
+        "token_renewed",
+        "renewal_failed",
+        "referral_bonus",
+        "webhook_endpoint_disabled",
+        "gift_claimed",
+        "gift_declined",
+        "gift_expired",
+    }
 
 
 def test_unsubscribe_page_confirms_before_it_unsubscribes(alice):
