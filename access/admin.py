@@ -1,4 +1,4 @@
-"""Tokens (read-only, force revoke) and bundles (through the services) in Django admin.
+"""Tokens (read-only, force revoke), gifts (read-only, cancel) and bundles (through the services) in Django admin.
 
 A token's secret never appears here, only its prefix: admins do not need live
 tokens, and the admin's HTML ends up in browser caches and screenshots.
@@ -12,9 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from access import services
+from access import gifts, services
 from access.forms import BundleAdminForm
-from access.models import AccessToken, Bundle, TokenRenewal, TokenStatus
+from access.models import AccessToken, Bundle, Gift, TokenRenewal, TokenStatus
 from accounts.admin import ReadOnlyAdmin
 from accounts.models import User
 from wallet.admin import WalletUserAdmin
@@ -236,6 +236,84 @@ class BundleAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
         return response
+
+
+@admin.register(Gift)
+class GiftAdmin(ReadOnlyAdmin):
+    """Read-only (the claim code is never stored, only its digest, which is not shown); cancel is an action."""
+
+    list_display = (
+        "id",
+        "sender",
+        "recipient",
+        "recipient_email",
+        "status",
+        "token_prefix",
+        "created_at",
+        "expires_at",
+        "finished_at",
+    )
+    list_filter = ("status", "created_at")
+    search_fields = ("sender__username", "sender__email", "recipient__username", "recipient__email", "recipient_email")
+    list_select_related = ("sender", "recipient", "token")
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "status",
+        "token",
+        "token_prefix",
+        "sender",
+        "recipient",
+        "recipient_email",
+        "message",
+        "created_at",
+        "expires_at",
+        "finished_at",
+        "emailed_at",
+    )
+    readonly_fields = fields
+    actions = ["cancel_pending"]
+
+    @admin.display(description=_("token"), ordering="token__secret_prefix")
+    def token_prefix(self, obj: Gift) -> str:
+        return f"{obj.token.secret_prefix}…"
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("access.change_gift")
+
+    @admin.action(description=_("Cancel selected pending gifts"), permissions=["cancel"])
+    def cancel_pending(self, request, queryset):
+        actor = actor_of(request)
+        cancelled = skipped = 0
+        for gift_id in queryset.values_list("pk", flat=True):
+            try:
+                gifts.gift_admin_cancel(gift_id=gift_id, actor=actor)
+            except gifts.GiftUnavailable:  # claimed, declined, cancelled or expired (maybe a moment ago)
+                skipped += 1
+            else:
+                cancelled += 1
+        if cancelled:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d gift cancelled: its token is back with its sender.",
+                    "%(count)d gifts cancelled: their tokens are back with their senders.",
+                    cancelled,
+                )
+                % {"count": cancelled},
+                messages.SUCCESS,
+            )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d gift was not pending and was left alone.",
+                    "%(count)d gifts were not pending and were left alone.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
 
 
 class AccessTokenInline(admin.TabularInline):

@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from access.gifts import MESSAGE_MAX
 from access.models import Bundle, Scope
 from access.prices import duration_label, valid_durations
 from access.services import BUNDLE_FIELDS, bundle_check
@@ -18,6 +19,24 @@ class AutoRenewalSettingsForm(forms.Form):
         max_digits=12,
         decimal_places=2,
         help_text=_("A renewal runs only if your balance stays at least this much after it."),
+    )
+
+
+class GiftForm(forms.Form):
+    """Who a gift is for (optional: without an address, the sender shares the link themselves) and a note."""
+
+    recipient_email = forms.EmailField(
+        label=_("Recipient's e-mail"),
+        required=False,
+        help_text=_("We e-mail the link there. Leave it empty to share the link yourself, e.g. in a messenger."),
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "placeholder": "name@example.com"}),
+    )
+    message = forms.CharField(
+        label=_("Message"),
+        required=False,
+        max_length=MESSAGE_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": MESSAGE_MAX, "data-counter": ""}),
+        help_text=_("Shown on the claim page, up to 280 characters."),
     )
 
 

@@ -7,9 +7,11 @@ become messages on the page.
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,9 +23,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from access import renewal, services
-from access.forms import AutoRenewalSettingsForm, TokenChoiceForm
-from access.models import AccessToken, Bundle, Scope, TokenStatus
+from access import gifts, renewal, services
+from access.forms import AutoRenewalSettingsForm, GiftForm, TokenChoiceForm
+from access.models import AccessToken, Bundle, Gift, GiftStatus, Scope, TokenStatus
 from access.prices import duration_label, price_table, token_price
 from access.selectors import tokens_shown, usable_tokens
 from wallet.errors import InsufficientFunds
@@ -102,7 +104,8 @@ def buy(request):
         {"bundle": bundle, "duration": duration_label(bundle.duration_hours)}
         for bundle in Bundle.objects.filter(is_active=True).order_by("total_price", "name")
     ]
-    return render(request, "access/buy.html", {"grid": grid, "scopes": scopes, "bundles": bundles})
+    context = {"grid": grid, "scopes": scopes, "bundles": bundles, "as_gift": request.GET.get("gift") == "1"}
+    return render(request, "access/buy.html", context)
 
 
 @login_required
@@ -113,7 +116,23 @@ def confirm_token(request):
         messages.error(request, gettext("This duration or scope is not on sale. Choose one from the table."))
         return redirect("access:buy")
     hours, scope = form.cleaned_data["duration"], form.cleaned_data["scope"]
-    if request.method == "POST":
+    gift_form = GiftForm(request.POST if request.POST.get("as_gift") else None, prefix="gift")
+    if request.method == "POST" and request.POST.get("as_gift"):
+        if gift_form.is_valid():
+            try:
+                gift, code = gifts.gift_buy(
+                    user=request.user,
+                    duration_hours=hours,
+                    scope=scope,
+                    recipient_email=gift_form.cleaned_data["recipient_email"],
+                    message=gift_form.cleaned_data["message"],
+                    actor=actor_of(request),
+                )
+            except DomainError as exc:
+                gift_error_show(request, exc)
+                return redirect(request.get_full_path())
+            return gift_link_page(request, gift, code, bought=True)
+    elif request.method == "POST":
         try:
             token = services.token_purchase(
                 user=request.user, duration_hours=hours, scope=scope, actor=actor_of(request)
@@ -133,6 +152,8 @@ def confirm_token(request):
         "hours": hours,
         "scope": Scope(scope),
         "scope_help": SCOPE_HELP[scope],
+        "gift_form": gift_form,
+        "as_gift": request.GET.get("gift") == "1" or gift_form.is_bound,
         **_purchase_context(request, token_price(hours)),
     }
     return render(request, "access/confirm.html", context)
@@ -178,11 +199,18 @@ def confirm_bundle(request, bundle_id):
 @require_safe
 def tokens(request):
     show = "usable" if request.GET.get("show") == "usable" else "all"
-    mine = tokens_shown(AccessToken.objects.filter(user=request.user)).select_related("bundle")
+    pending = Gift.objects.filter(token=OuterRef("pk"), status=GiftStatus.PENDING)
+    mine = (
+        tokens_shown(AccessToken.objects.filter(user=request.user))
+        .select_related("bundle", "gifted_by")
+        .annotate(gift_pending=Exists(pending))
+    )
     if show == "usable":
         mine = usable_tokens(mine)
     page = Paginator(mine.order_by("-created_at"), TOKENS_PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = _with_state(page.object_list, timezone.now())
+    for item in page.object_list:
+        item.renewable = item.renewable and not item.gift_pending  # frozen until its recipient decides
     return render(request, "access/tokens.html", {"page": page, "show": show, "now": _now_iso()})
 
 
@@ -190,12 +218,57 @@ def _own_token(request, token_id) -> AccessToken:
     return get_object_or_404(tokens_shown(AccessToken.objects.all()), pk=token_id, user=request.user)
 
 
+def pending_gift_of(token: AccessToken) -> Gift | None:
+    return Gift.objects.filter(token=token, status=GiftStatus.PENDING).first()
+
+
+def gift_error_show(request, exc: DomainError) -> None:
+    """Like ``_show_error``; the limit messages carry a figure from settings, so they are translated with it."""
+    day, pending = settings.GIFT_MAX_PER_DAY, settings.GIFT_MAX_PENDING
+    texts = {
+        f"You can send at most {day} gifts a day. Try again later.": ngettext(
+            "You can send at most %(count)d gift a day. Try again later.",
+            "You can send at most %(count)d gifts a day. Try again later.",
+            day,
+        )
+        % {"count": day},
+        f"You have {pending} gifts waiting to be claimed. Wait for them to be claimed or cancel some first.": ngettext(
+            "You have %(count)d gift waiting to be claimed. Wait for it to be claimed or cancel it first.",
+            "You have %(count)d gifts waiting to be claimed. Wait for them to be claimed or cancel some first.",
+            pending,
+        )
+        % {"count": pending},
+    }
+    if exc.detail in texts:
+        messages.error(request, texts[exc.detail])
+    else:
+        _show_error(request, exc)
+
+
+def gift_link_page(request, gift: Gift, code: str, *, bought: bool = False):
+    """The claim link, shown this once: the answer to the POST that made it (no URL shows it again)."""
+    context = {
+        "gift": gift,
+        "token": gift.token,
+        "duration": duration_label(gift.token.duration_hours),
+        "link": request.build_absolute_uri(gifts.claim_path(code)),
+        "bought": bought,
+        "now": _now_iso(),
+    }
+    response = render(request, "access/gift_link.html", context)
+    response["Cache-Control"] = "no-store"  # holds a live claim link
+    return response
+
+
 @login_required
 @never_cache  # the page holds token secrets: keep it out of every cache
 @require_safe
 def token(request, token_id):
     (token,) = _with_state([_own_token(request, token_id)], timezone.now())
-    return render(request, "access/token.html", {"token": token, "now": _now_iso()})
+    gift = pending_gift_of(token)
+    if gift is not None:
+        token.renewable = False  # frozen until its recipient decides
+    return render(request, "access/token.html", {"token": token, "gift": gift, "now": _now_iso()})
 
 
 @login_required
@@ -209,11 +282,20 @@ def revoke(request, token_id):
             )
         except NotFound as exc:  # revoked by a second click or tab meanwhile
             raise Http404 from exc
+        except DomainError as exc:  # offered as a gift meanwhile
+            _show_error(request, exc)
+            return redirect("access:revoke", token_id=token.pk)
         messages.success(request, gettext("Token revoked. Refunded %(amount)s ZNC.") % {"amount": _znc(refund)})
         return redirect("access:tokens")
     now = timezone.now()
     (token,) = _with_state([token], now)
-    context = {"token": token, "refund": services.refund_amount(token, now), "now": _now_iso()}
+    context = {
+        "token": token,
+        "refund": services.refund_amount(token, now),
+        "gift_pending": pending_gift_of(token) is not None,
+        "gift_pending_text": gettext(services.TokenGiftPending.default_detail),
+        "now": _now_iso(),
+    }
     return render(request, "access/revoke.html", context)
 
 

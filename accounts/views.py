@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import redirect
 from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView, TemplateView
@@ -27,6 +28,17 @@ class RegisterView(FormView):
         code = self.request.GET.get("ref") or self.request.GET.get("referral_code") or ""
         return {"referral_code": code.strip().upper()}
 
+    def next_url(self) -> str:
+        """Where to go after registering (e.g. back to a gift's claim page): only a path of this site."""
+        target = self.request.POST.get("next") or self.request.GET.get("next") or ""
+        safe = url_has_allowed_host_and_scheme(
+            target, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        )
+        return target if safe else ""
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(next=self.next_url(), **kwargs)
+
     def form_valid(self, form):
         data = form.cleaned_data
         try:
@@ -46,7 +58,7 @@ class RegisterView(FormView):
             return self.form_invalid(form)
         login(self.request, user, backend=BACKEND)
         messages.success(self.request, _("Welcome, %(name)s! Your account is ready.") % {"name": user.username})
-        return redirect("accounts:profile")
+        return redirect(self.next_url() or "accounts:profile")
 
 
 class LoginView(auth_views.LoginView):
