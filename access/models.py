@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from access.crypto import secret_decrypt
@@ -246,11 +246,11 @@ class TokenRenewal(models.Model):
 
 
 class GiftStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    CLAIMED = "claimed", _("Claimed")
-    DECLINED = "declined", _("Declined")
-    CANCELLED = "cancelled", _("Cancelled")
-    EXPIRED = "expired", _("Expired")
+    PENDING = "pending", pgettext_lazy("gift status", "Pending")
+    CLAIMED = "claimed", pgettext_lazy("gift status", "Claimed")
+    DECLINED = "declined", pgettext_lazy("gift status", "Declined")
+    CANCELLED = "cancelled", pgettext_lazy("gift status", "Cancelled")
+    EXPIRED = "expired", pgettext_lazy("gift status", "Expired")
 
 
 class Gift(models.Model):
