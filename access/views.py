@@ -247,6 +247,8 @@ def gift_error_show(request, exc: DomainError) -> None:
 
 def gift_link_page(request, gift: Gift, code: str, *, bought: bool = False):
     """The claim link, shown this once: the answer to the POST that made it (no URL shows it again)."""
+    if bought:
+        request.user.refresh_from_db(fields=["balance"])  # the header shows the balance after the purchase
     context = {
         "gift": gift,
         "token": gift.token,
