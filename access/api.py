@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import renewal, services
+from access.gifts import token_gift_pending
 from access.models import AccessToken, Bundle, Scope
 from access.prices import valid_durations
 from access.selectors import tokens_shown, usable_tokens
@@ -53,6 +54,12 @@ class TokenOutput(RenewalFields, serializers.ModelSerializer):
     expires_at = serializers.DateTimeField(allow_null=True, help_text="null until the token is first used.")
     is_active = serializers.BooleanField(source="is_usable")
     status = serializers.CharField()
+    gifted_by = serializers.SerializerMethodField(
+        help_text="The username of who gave you this token as a gift; null for a token you bought."
+    )
+    gift_pending = serializers.SerializerMethodField(
+        help_text="The token is offered as a gift that is not claimed yet: it cannot be used or revoked meanwhile."
+    )
 
     class Meta:
         model = AccessToken
@@ -69,7 +76,16 @@ class TokenOutput(RenewalFields, serializers.ModelSerializer):
             "status",
             "revoked_at",
             *RENEWAL_FIELDS,
+            "gifted_by",
+            "gift_pending",
         ]
+
+    def get_gifted_by(self, token) -> str | None:
+        return token.gifted_by.username if token.gifted_by_id else None
+
+    def get_gift_pending(self, token) -> bool:
+        pending = getattr(token, "gift_pending", None)  # annotated by access.selectors.tokens_shown
+        return token_gift_pending(token.pk) if pending is None else pending
 
 
 class TokenPurchaseView(APIView):
@@ -141,19 +157,24 @@ class TokenView(APIView):
         )
         return Response(TokenOutput(self._token(request, token_id)).data)
 
-    @extend_schema(responses={200: RevokeOutput}, summary="Revoke your token; the unused time is refunded")
+    @extend_schema(
+        responses={200: RevokeOutput},
+        summary="Revoke your token; the unused time is refunded (a gift's own time is not; a pending gift is 409)",
+    )
     def delete(self, request, token_id):
         token_id = _uuid(token_id)
         if token_id is None:
             raise services.TokenNotFound()
-        _token, refund, balance = services.token_revoke(user=request.user, token_id=token_id, actor=actor_of(request))
+        token, refund, balance = services.token_revoke(user=request.user, token_id=token_id, actor=actor_of(request))
+        # A claimed gift's own period was paid by its sender (access.services.refund_amount): say why it is 0.
+        gift = " A gift is not refundable: only renewals you paid for are." if token.gifted_by_id else ""
         return Response(
             RevokeOutput(
                 {
                     "revoked": True,
                     "refund_amount": refund,
                     "new_balance": balance,
-                    "message": f"Token revoked. Refund: {refund:.2f} ZNC. New balance: {balance:.2f} ZNC.",
+                    "message": f"Token revoked.{gift} Refund: {refund:.2f} ZNC. New balance: {balance:.2f} ZNC.",
                 }
             ).data
         )
@@ -211,7 +232,9 @@ class BundleInput(serializers.Serializer):
 
 
 class PublicReadMixin:
-    """GET is public (no credentials needed or checked); other methods need a superuser."""
+    """GET is public (no credentials needed or checked); other methods need ``write_permission`` (a superuser)."""
+
+    write_permission = IsSuperuser
 
     def _reading(self) -> bool:
         # No request while the OpenAPI schema is generated.
@@ -221,7 +244,7 @@ class PublicReadMixin:
         return [] if self._reading() else super().get_authenticators()
 
     def get_permissions(self):
-        return [AllowAny()] if self._reading() else [IsSuperuser()]
+        return [AllowAny()] if self._reading() else [self.write_permission()]
 
 
 class BundlesView(PublicReadMixin, APIView):
@@ -291,6 +314,9 @@ class BundlePurchaseView(APIView):
         bundle, tokens, entry = services.bundle_purchase(
             user=request.user, bundle_id=_uuid(bundle_id), actor=actor_of(request)
         )
+        # Read back annotated (renewal count, pending gift): one query, not two per token of a large bundle.
+        shown = tokens_shown(AccessToken.objects.filter(pk__in=[t.pk for t in tokens])).in_bulk()
+        tokens = [shown[t.pk] for t in tokens]
         return Response(
             self.BundlePurchaseOutput(
                 {

@@ -1,7 +1,8 @@
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from access.models import AccessToken
+from access.models import AccessToken, Gift, GiftStatus
+from accounts.models import User
 
 
 def usable_tokens(queryset: QuerySet[AccessToken] | None = None) -> QuerySet[AccessToken]:
@@ -12,5 +13,15 @@ def usable_tokens(queryset: QuerySet[AccessToken] | None = None) -> QuerySet[Acc
 
 
 def tokens_shown(queryset: QuerySet[AccessToken]) -> QuerySet[AccessToken]:
-    """Tokens as the API and pages show them: with the owner (renewal switches) and the renewal count, no N+1."""
-    return queryset.select_related("user").annotate(renewal_count=Count("renewals"))
+    """Tokens as the API and pages show them: with the owner (renewal switches), who gave it, the renewal count
+    and whether it is a pending gift, no N+1."""
+    pending = Gift.objects.filter(token=OuterRef("pk"), status=GiftStatus.PENDING)
+    return queryset.select_related("user", "gifted_by").annotate(
+        renewal_count=Count("renewals"), gift_pending=Exists(pending)
+    )
+
+
+def gifts_of(user: User, *, direction: str = "sent") -> QuerySet[Gift]:
+    """The gifts ``user`` sent (any status) or received (claimed or declined by them), newest first."""
+    gifts = Gift.objects.filter(sender=user) if direction == "sent" else Gift.objects.filter(recipient=user)
+    return gifts.select_related("token", "sender", "recipient").order_by("-created_at", "-pk")

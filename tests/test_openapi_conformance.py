@@ -16,6 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from access import gifts
 from access import services as access
 from access.models import Bundle
 from accounts.models import User
@@ -65,6 +66,8 @@ def world(settings, upstream):
     settings.WEBHOOKS_ALLOW_PRIVATE = True
     endpoint, _secret = events.endpoint_create(owner=alice, url="https://127.0.0.1:9/hook", events=["*"])
     delivery = events.endpoint_test(owner=alice, endpoint_id=endpoint.pk)
+    # A pending gift of its own token: cancelled by a generated POST, previewed, claimed (its own: 400).
+    gift, code = gifts.gift_send(user=alice, token_id=access.token_purchase(user=alice, duration_hours=1).pk)
     notification = Notification.objects.create(
         user=alice, kind="balance_low", key="balance_low:test", data={"balance_after": "9.00", "threshold": "10.00"}
     )
@@ -78,6 +81,8 @@ def world(settings, upstream):
             "endpoint_id": endpoint.pk,
             "delivery_id": delivery.pk,
             "notification_id": notification.pk,
+            "gift_id": gift.pk,
+            "code": code,
         },
     }
 

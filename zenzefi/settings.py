@@ -271,6 +271,7 @@ SPECTACULAR_SETTINGS = {
         "ScopeEnum": "access.models.Scope",
         "TransactionTypeEnum": "wallet.models.Transaction.Kind",
         "PaymentStatusEnum": "wallet.models.Payment.Status",
+        "GiftStatusEnum": "access.models.GiftStatus",
     },
 }
 

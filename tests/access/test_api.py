@@ -3,6 +3,8 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from access import services
 from access.models import AccessToken, Bundle
@@ -27,6 +29,8 @@ TOKEN_FIELDS = {
     "auto_renew",
     "renewals",
     "next_renewal_at",
+    "gifted_by",
+    "gift_pending",
 }
 
 
@@ -222,6 +226,20 @@ def test_bundle_purchase_api(as_user, alice):
     )
     assert len({t["token"] for t in body["tokens"]}) == 5
     assert {t["cost_znc"] for t in body["tokens"]} == {"16.20"}
+
+
+def test_bundle_purchase_reads_its_tokens_gifts_and_renewals_once(as_user, alice):
+    fund(alice, "100")
+    bundle = Bundle.objects.get(name="Starter Pack")
+
+    with CaptureQueriesContext(connection) as queries:
+        body = as_user(alice).post(f"/api/v1/bundles/{bundle.pk}/purchase").json()
+
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "access_gift" in q["sql"]]
+    assert len(reads) == 1  # the annotation of all five, not one query per token
+    assert {t["id"] for t in body["tokens"]} == {str(pk) for pk in AccessToken.objects.values_list("pk", flat=True)}
+    assert [t["created_at"] for t in body["tokens"]] == sorted(t["created_at"] for t in body["tokens"])  # as issued
+    assert {(t["gift_pending"], t["gifted_by"], t["renewals"]) for t in body["tokens"]} == {(False, None, 0)}
 
 
 def test_bundle_purchase_api_errors(as_user, alice):
