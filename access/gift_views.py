@@ -23,6 +23,7 @@ from access import gifts
 from access.forms import GiftForm
 from access.models import Gift, GiftStatus, Scope, TokenStatus
 from access.prices import duration_label
+from access.selectors import gifts_of
 from access.views import SCOPE_HELP, _now_iso, _own_token, gift_error_show, gift_link_page, pending_gift_of
 from zenzefi.api import actor_of
 from zenzefi.errors import DomainError, NotFound, RateLimited
@@ -106,11 +107,7 @@ def _refusal(token) -> str | None:
 @require_safe
 def gifts_list(request):
     show = "received" if request.GET.get("show") == "received" else "sent"
-    if show == "received":
-        rows = Gift.objects.filter(recipient=request.user, status=GiftStatus.CLAIMED).select_related("token", "sender")
-        rows = rows.order_by("-finished_at")
-    else:
-        rows = Gift.objects.filter(sender=request.user).select_related("token", "recipient").order_by("-created_at")
+    rows = gifts_of(request.user, direction=show)
     page = Paginator(rows, GIFTS_PER_PAGE).get_page(request.GET.get("page"))
     for gift in page.object_list:
         gift.duration_text = duration_label(gift.token.duration_hours)

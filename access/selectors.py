@@ -22,6 +22,12 @@ def tokens_shown(queryset: QuerySet[AccessToken]) -> QuerySet[AccessToken]:
 
 
 def gifts_of(user: User, *, direction: str = "sent") -> QuerySet[Gift]:
-    """The gifts ``user`` sent (any status) or received (claimed or declined by them), newest first."""
-    gifts = Gift.objects.filter(sender=user) if direction == "sent" else Gift.objects.filter(recipient=user)
+    """The gifts ``user`` sent (any status) or received (the ones they accepted), newest first.
+
+    A gift they declined was never theirs: its sender sees it as declined.
+    """
+    if direction == "sent":
+        gifts = Gift.objects.filter(sender=user)
+    else:
+        gifts = Gift.objects.filter(recipient=user, status=GiftStatus.CLAIMED)
     return gifts.select_related("token", "sender", "recipient").order_by("-created_at", "-pk")

@@ -82,11 +82,13 @@ def test_every_event_type_reaches_each_subscribed_endpoint_once(receiver, commit
         "session.ended",
         "session.started",
     ]
-    # webhook_endpoint.disabled: see the disabling tests; the renewal events: tests/access/test_renewal.py
+    # webhook_endpoint.disabled: see the disabling tests; the renewal events: tests/access/test_renewal.py;
+    # the gift events: test_gift_events_reach_the_senders_endpoint below
     assert set(types(receiver, "/all")) == set(EVENT_TYPES) - {
         "webhook_endpoint.disabled",
         "token.renewed",
         "token.renewal_failed",
+        *(t for t in EVENT_TYPES if t.startswith("gift.")),
     }
     assert types(receiver, "/tokens") == ["token.purchased", "token.purchased", "token.revoked", "token.revoked"]
     everyone = bodies(receiver, "/all")
@@ -462,7 +464,7 @@ def test_the_broker_down_never_fails_the_purchase(receiver, alice, caplog, djang
         token = access.token_purchase(user=alice, duration_hours=1)
     celery_app.conf.task_always_eager = True
     assert AccessToken.objects.filter(pk=token.pk).exists()
-    assert "not queued (ConnectionRefusedError); the scan sends it" in caplog.text
+    assert "not queued (ConnectionRefusedError); its scan sends it" in caplog.text
     assert receiver.requests == []
     assert services.outbox_scan(now=timezone.now() + dt.timedelta(minutes=2))["deliveries"] == 2
     assert sorted(types(receiver)) == ["balance.charged", "token.purchased"]
@@ -598,3 +600,38 @@ def test_a_commit_is_one_broker_message_whatever_its_events(receiver, alice, dja
     ]
     assert dispatch(event_ids) == {"events": 2, "deliveries": 0}  # run twice: nothing sent again
     assert len(receiver.requests) == 4
+
+
+def test_gift_events_reach_the_senders_endpoint(receiver, commit, alice, bob):
+    from access import gifts
+
+    services.endpoint_create(owner=alice, url=receiver.url("/gifts"), events=[t for t in EVENT_TYPES if "gift" in t])
+    services.endpoint_create(owner=bob, url=receiver.url("/bob"), events=["*"])
+    commit(fund, alice)
+    tokens = [commit(access.token_purchase, user=alice, duration_hours=1) for _ in range(4)]
+    sent = [commit(gifts.gift_send, user=alice, token_id=t.pk, recipient_email="x@example.com") for t in tokens]
+    commit(gifts.gift_claim, user=bob, code=sent[0][1], accept=True)
+    commit(gifts.gift_claim, user=bob, code=sent[1][1], accept=False)
+    commit(gifts.gift_cancel, user=alice, gift_id=sent[2][0].pk)
+    commit(gifts.gifts_expire, now=sent[3][0].expires_at)
+
+    assert types(receiver, "/gifts") == ["gift.sent"] * 4 + [
+        "gift.claimed",
+        "gift.declined",
+        "gift.cancelled",
+        "gift.expired",
+    ]
+    claimed = next(b for b in bodies(receiver, "/gifts") if b["type"] == "gift.claimed")["data"]
+    gift = sent[0][0]
+    assert claimed == {
+        "gift_id": str(gift.pk),
+        "token_id": str(tokens[0].pk),
+        "sender_id": str(alice.pk),
+        "recipient_id": str(bob.pk),
+        "duration_hours": 1,
+        "scope": "full",
+        "expires_at": gift.expires_at.isoformat().replace("+00:00", "Z"),
+    }
+    everything = json.dumps(bodies(receiver, "/gifts"))
+    assert all(code not in everything for _gift, code in sent)  # the claim codes never leave the sender's page
+    assert types(receiver, "/bob") == []  # the recipient's endpoints hear nothing of the sender's gifts
