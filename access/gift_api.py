@@ -148,7 +148,7 @@ class GiftsView(APIView):
         direction = serializers.ChoiceField(
             choices=["sent", "received"],
             default="sent",
-            help_text="sent (default): the gifts you offered; received: the gifts you claimed or declined.",
+            help_text="sent (default): the gifts you offered; received: the gifts you accepted.",
         )
 
     @extend_schema(
