@@ -45,6 +45,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     # API rate limit tier: RATE_LIMIT_API (free), RATE_LIMIT_API_PREMIUM, none for enterprise.
     rate_tier = models.CharField(_("API tier"), max_length=12, choices=Tier.choices, default=Tier.FREE)
+    # Enterprise only: an admin-set API limit per minute; empty means unlimited.
+    api_limit_per_minute = models.PositiveIntegerField(_("API requests per minute"), null=True, blank=True)
+    # ISO 4217: the currency the wallet page offers first for top-ups (the ledger is always ZNC).
+    preferred_currency = models.CharField(_("preferred currency"), max_length=3, default="RUB")
     # ZNC. Changed only by wallet.services.balance_change, which writes the
     # ledger row in the same transaction.
     balance = models.DecimalField(_("balance, ZNC"), max_digits=12, decimal_places=2, default=0, editable=False)
