@@ -44,7 +44,9 @@ def paid_deposit(user: User, *, znc: str, money: str, currency: str = "RUB") -> 
         user=user,
         amount_znc=Decimal(znc),
         amount_money=Decimal(money),
+        amount_minor=int(Decimal(money) * 100),
         currency=currency,
+        rate=Decimal(money) / Decimal(znc),
         provider="yookassa",
         provider_payment_id=f"pay-{uuid.uuid4().hex}",
     )
@@ -119,7 +121,9 @@ def history(settings):
     with at(T0 - dt.timedelta(hours=2)):
         paid_deposit(dave, znc="30", money="300.00")
         paid_deposit(dave, znc="5", money="6.00", currency="EUR")
-        Payment.objects.create(user=dave, amount_znc=100, amount_money=1000, provider="yookassa")  # still pending
+        Payment.objects.create(
+            user=dave, amount_znc=100, amount_money=1000, amount_minor=100000, rate=10, provider="yookassa"
+        )  # still pending
         dave_hour = buy(dave, 1)
         access_services.token_revoke(user=dave, token_id=buy(dave, 12).pk)  # unactivated: 10 ZNC back
         bundle = access_services.bundle_save(

@@ -67,14 +67,20 @@ class Payment(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         CANCELED = "canceled", _("Canceled")
         FAILED = "failed", _("Failed")
+        # The provider reported another amount or currency than the one frozen here: nothing credited.
+        MISMATCH = "mismatch", _("Amount mismatch")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT, related_name="payments"
     )
     amount_znc = models.DecimalField(_("amount, ZNC"), max_digits=12, decimal_places=2)
+    # Frozen at creation: what the user pays (in ``currency``, and in its minor units) for ``amount_znc``,
+    # at ``rate`` (the price of 1 ZNC then). A later rate change never touches a payment.
     amount_money = models.DecimalField(_("amount to pay"), max_digits=14, decimal_places=2)
+    amount_minor = models.BigIntegerField(_("amount in minor units"))
     currency = models.CharField(_("currency"), max_length=3, default="RUB")
+    rate = models.DecimalField(_("price of 1 ZNC"), max_digits=14, decimal_places=6)
     provider = models.CharField(_("provider"), max_length=20)
     provider_payment_id = models.CharField(_("provider payment id"), max_length=128, null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -111,3 +117,29 @@ class Payment(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status != self.Status.PENDING
+
+
+class CurrencyRate(models.Model):
+    """The price of 1 ZNC in a currency a top-up can be paid in. Set by an admin; no live feed."""
+
+    currency = models.CharField(_("currency"), max_length=3, primary_key=True)  # ISO 4217
+    znc_price = models.DecimalField(_("price of 1 ZNC"), max_digits=14, decimal_places=6)
+    enabled = models.BooleanField(_("enabled"), default=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("updated by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("currency rate")
+        verbose_name_plural = _("currency rates")
+        ordering = ["currency"]
+        constraints = [models.CheckConstraint(condition=models.Q(znc_price__gt=0), name="currency_rate_positive")]
+
+    def __str__(self) -> str:
+        return f"1 ZNC = {self.znc_price.normalize():f} {self.currency}"

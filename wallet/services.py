@@ -19,8 +19,9 @@ from accounts.models import User
 from accounts.services import audit_record, referral_bonus_key, user_active_changed
 from events.registry import money
 from events.services import event_record
+from wallet import currencies
 from wallet.errors import InsufficientFunds, InvalidAmount, PaymentNotFound, PaymentProviderError
-from wallet.models import CENT, Payment, Transaction
+from wallet.models import CENT, CurrencyRate, Payment, Transaction
 from wallet.providers import WebhookEvent, get_provider
 from zenzefi import metrics
 from zenzefi.errors import DomainError
@@ -244,21 +245,32 @@ def return_url_check(url: str | None) -> str:
     return url
 
 
-def payment_create(*, user: User, amount_znc: Decimal, return_url: str | None, actor: Actor) -> Payment:
-    """Open a top-up at the configured provider and return it, pending.
+def payment_create(
+    *, user: User, amount_znc: Decimal, return_url: str | None, actor: Actor, currency: str = "RUB"
+) -> Payment:
+    """Open a top-up in ``currency`` at the provider routed for it and return it, pending.
 
-    Nothing touches the ledger here. The payment row is committed first, the
-    provider is called outside any transaction, then its id and page are stored.
-    A provider failure marks the payment failed and raises PaymentProviderError.
+    Freezes the currency, its rate (price of 1 ZNC now), the amount to pay in it
+    (ROUND_HALF_UP to the minor unit, also in minor units) and ``amount_znc``:
+    a later rate change never alters what this payment credits. A currency that
+    is unknown, disabled or has no configured provider raises CurrencyUnavailable
+    (400) and writes nothing. Nothing touches the ledger here. The payment row is
+    committed first, the provider is called outside any transaction, then its id
+    and page are stored. A provider failure marks the payment failed and raises
+    PaymentProviderError.
     """
     amount = amount_check(amount_znc)
     return_url = return_url_check(return_url)
-    provider = get_provider()
+    rate = currencies.rate_for(currency)
+    provider = get_provider(currencies.provider_name_for(rate.currency))
+    amount_money = currencies.quote(rate, amount, rate.currency)
     payment = Payment.objects.create(
         user=user,
         amount_znc=amount,
-        amount_money=_money(amount * settings.ZNC_TO_RUB_RATE),
-        currency="RUB",
+        amount_money=amount_money,
+        amount_minor=currencies.to_minor(amount_money, rate.currency),
+        currency=rate.currency,
+        rate=rate.znc_price,
         provider=provider.name,
         return_url=return_url,
     )
@@ -279,12 +291,54 @@ def payment_create(*, user: User, amount_znc: Decimal, return_url: str | None, a
     )
     payment.refresh_from_db()
     metrics.PAYMENTS.labels(provider.name, "pending").inc()
-    actor.audit(
-        "payment_create",
-        payment,
-        {"provider": provider.name, "amount_znc": str(amount), "amount_rub": str(payment.amount_money)},
-    )
+    details = {
+        "provider": provider.name,
+        "amount_znc": str(amount),
+        "currency": payment.currency,
+        "rate": str(payment.rate),
+        "amount": str(payment.amount_money),
+    }
+    if payment.currency == "RUB":
+        details["amount_rub"] = str(payment.amount_money)
+    actor.audit("payment_create", payment, details)
     return payment
+
+
+_PRICE_PLACES = Decimal("0.000001")
+
+
+@transaction.atomic
+def currency_rate_set(*, currency: str, znc_price: Decimal, enabled: bool, actor: Actor) -> CurrencyRate:
+    """An admin's price of 1 ZNC in ``currency`` and whether top-ups may use it; audited with old and new values.
+
+    ``znc_price`` must be > 0 with at most 6 decimals, ``currency`` one of
+    CURRENCIES (DomainError otherwise, nothing written). Payments already
+    created keep the rate they froze.
+    """
+    code = (currency or "").strip().upper()
+    if code not in currencies.CURRENCIES:
+        raise DomainError(f"Unknown currency {code or '(none)'}", field="currency")
+    try:
+        price = Decimal(znc_price)
+    except (ArithmeticError, TypeError, ValueError):
+        raise DomainError("The price must be a number", field="znc_price") from None
+    if not price.is_finite() or price <= 0:
+        raise DomainError("The price must be greater than 0", field="znc_price")
+    if price != price.quantize(_PRICE_PLACES, rounding=ROUND_HALF_EVEN):
+        raise DomainError("The price must have at most 6 decimal places", field="znc_price")
+    if price >= Decimal("1e8"):
+        raise DomainError("The price is too large", field="znc_price")
+    price = price.quantize(_PRICE_PLACES)
+    # Lock the row: two admins saving at once must each see the value they replace, for the audit.
+    rate = CurrencyRate.objects.select_for_update().filter(pk=code).first()
+    old = None if rate is None else {"znc_price": str(rate.znc_price), "enabled": rate.enabled}
+    if rate is None:
+        rate = CurrencyRate(currency=code)
+    rate.znc_price, rate.enabled, rate.updated_by = price, bool(enabled), actor.user
+    rate.save()
+    new = {"znc_price": str(rate.znc_price), "enabled": rate.enabled}
+    actor.audit("currency_rate_set", rate, {"currency": code, "old": old, "new": new})
+    return rate
 
 
 def webhook_apply(*, event: WebhookEvent, provider: str | None, actor: Actor) -> bool:

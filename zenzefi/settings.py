@@ -368,6 +368,16 @@ YOOKASSA_SECRET_KEY = env("YOOKASSA_SECRET_KEY", default="")
 YOOKASSA_WEBHOOK_IPS = env.list("YOOKASSA_WEBHOOK_IPS", default=[])
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Which provider takes a top-up in which currency ("RUB=yookassa,USD=stripe,EUR=stripe"). With
+# PAYMENT_PROVIDER=mock the mock takes every currency; YooKassa takes RUB only (wallet.currencies).
+PAYMENT_PROVIDER_BY_CURRENCY = {
+    currency.strip().upper(): provider.strip().lower()
+    for currency, _eq, provider in (
+        item.partition("=")
+        for item in env.list("PAYMENT_PROVIDER_BY_CURRENCY", default=["RUB=yookassa", "USD=stripe", "EUR=stripe"])
+    )
+    if currency.strip() and provider.strip()
+}
 
 # --- Access tokens -------------------------------------------------------------------------------------
 # Key material for encrypting token secrets at rest and for their lookup

@@ -47,6 +47,7 @@ def checkout_session(session_id: str = CS_ID, *, payment_status: str = "unpaid",
 def stripe_api(settings):
     """Stripe configured, its API faked; an unregistered request fails instead of leaving the machine."""
     settings.PAYMENT_PROVIDER = "stripe"
+    settings.PAYMENT_PROVIDER_BY_CURRENCY = {"RUB": "stripe", "USD": "stripe", "EUR": "stripe"}
     settings.ENABLE_MOCK_PAYMENTS = False
     settings.STRIPE_SECRET_KEY = SECRET_KEY
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
