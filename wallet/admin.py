@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -8,7 +9,7 @@ from accounts.admin import ReadOnlyAdmin, UserAdmin
 from accounts.models import User
 from wallet import services
 from wallet.forms import AdjustBalanceForm
-from wallet.models import Payment, Transaction
+from wallet.models import CurrencyRate, Payment, Transaction
 from zenzefi.api import actor_of
 from zenzefi.errors import DomainError
 
@@ -24,11 +25,76 @@ class TransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "amount_znc", "amount_money", "currency", "provider", "status")
-    list_filter = ("status", "provider", "created_at")
+    list_display = (
+        "created_at",
+        "user",
+        "amount_znc",
+        "currency",
+        "rate",
+        "amount_money",
+        "amount_minor",
+        "provider",
+        "status",
+    )
+    # Status includes "mismatch": the provider reported another amount or currency, nothing was credited.
+    list_filter = ("status", "currency", "provider", "created_at")
     search_fields = ("user__email", "user__username", "provider_payment_id", "id")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
+
+
+class CurrencyRateForm(forms.ModelForm):
+    class Meta:
+        model = CurrencyRate
+        fields = ("currency", "znc_price", "enabled")
+
+    def clean_znc_price(self):
+        price = self.cleaned_data["znc_price"]
+        if price is not None and price <= 0:
+            raise forms.ValidationError(_("The price must be greater than 0."))
+        return price
+
+
+@admin.register(CurrencyRate)
+class CurrencyRateAdmin(admin.ModelAdmin):
+    """The price of 1 ZNC per top-up currency. Superusers only; every save goes through currency_rate_set (audited)."""
+
+    form = CurrencyRateForm
+    list_display = ("currency", "znc_price", "enabled", "updated_at", "updated_by")
+    list_select_related = ("updated_by",)
+    readonly_fields = ("currency", "updated_at", "updated_by")
+    fields = ("currency", "znc_price", "enabled", "updated_at", "updated_by")
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    # The three currencies' rows come with the migration; a rate is switched off, never deleted.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            saved = services.currency_rate_set(
+                currency=obj.currency,
+                znc_price=form.cleaned_data["znc_price"],
+                enabled=form.cleaned_data["enabled"],
+                actor=actor_of(request),
+            )
+        except DomainError as exc:
+            # The form checked the same rules; this is a last word, not a 500.
+            self.message_user(request, gettext(exc.detail), messages.ERROR)
+            return
+        obj.refresh_from_db()
+        obj.updated_by = saved.updated_by
 
 
 class TransactionInline(admin.TabularInline):

@@ -1,11 +1,12 @@
 """``/api/v1/currency``, ``/api/v1/webhooks`` and the admin's user endpoints, as the reference."""
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Q
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.api import UserOutput
 from accounts.models import AuditLog, User
-from wallet import services
+from wallet import currencies, services
 from wallet.errors import PaymentNotFound
 from wallet.models import Payment, Transaction
 from wallet.providers import get_provider
@@ -118,7 +119,9 @@ class MockPurchaseView(APIView):
 class PaymentOutput(serializers.ModelSerializer):
     payment_id = serializers.SerializerMethodField()
     payment_url = serializers.CharField(source="confirmation_url")
-    amount_rub = serializers.DecimalField(source="amount_money", **MONEY)
+    # What is paid, in ``currency``. ``amount_rub`` stays for RUB payments (the reference's clients read it).
+    amount = serializers.DecimalField(source="amount_money", max_digits=14, decimal_places=2, coerce_to_string=True)
+    amount_rub = serializers.SerializerMethodField()
 
     class Meta:
         model = Payment
@@ -128,6 +131,7 @@ class PaymentOutput(serializers.ModelSerializer):
             "payment_url",
             "amount_znc",
             "amount_rub",
+            "amount",
             "currency",
             "provider",
             "status",
@@ -137,10 +141,74 @@ class PaymentOutput(serializers.ModelSerializer):
     def get_payment_id(self, payment) -> str:
         return payment.provider_payment_id or str(payment.pk)
 
+    @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True))
+    def get_amount_rub(self, payment) -> str | None:
+        return f"{payment.amount_money:.2f}" if payment.currency == "RUB" else None
+
+
+def _price_text(price: Decimal) -> str:
+    """A ZNC price with at least two decimals and no trailing zeros beyond them: "10.00", "0.107"."""
+    text = f"{price.normalize():f}"
+    whole, _dot, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+class RatesView(APIView):
+    """What 1 ZNC costs in each currency a top-up can be paid in now. Public."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class PresetOutput(serializers.Serializer):
+        amount_znc = serializers.DecimalField(**MONEY)
+        amount = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "CurrencyRates",
+                {
+                    "items": inline_serializer(
+                        "CurrencyRate",
+                        {
+                            "currency": serializers.CharField(),
+                            "znc_price": serializers.CharField(),
+                            "presets": inline_serializer(
+                                "CurrencyPreset",
+                                {
+                                    "amount_znc": serializers.DecimalField(**MONEY),
+                                    "amount": serializers.DecimalField(
+                                        max_digits=14, decimal_places=2, coerce_to_string=True
+                                    ),
+                                },
+                                many=True,
+                            ),
+                        },
+                        many=True,
+                    )
+                },
+            )
+        },
+        summary="Top-up currencies available now, the price of 1 ZNC in each and the preset amounts",
+    )
+    def get(self, request):
+        items = [
+            {
+                "currency": rate.currency,
+                "znc_price": _price_text(rate.znc_price),
+                "presets": self.PresetOutput(currencies.presets(rate), many=True).data,
+            }
+            for rate in currencies.available()
+        ]
+        return Response({"items": items})
+
 
 class PurchaseView(APIView):
     class PurchaseInput(AmountInput):
         return_url = serializers.CharField(required=False, allow_blank=True, max_length=1024)
+        # Checked by the service against the enabled, routed currencies (400 naming them). Not the user's
+        # preferred_currency: the reference's clients send no currency and pay in RUB.
+        currency = serializers.CharField(required=False, default="RUB", max_length=8)
 
     @extend_schema(request=PurchaseInput, responses={201: PaymentOutput}, summary="Start a top-up at the provider")
     def post(self, request):
@@ -151,6 +219,7 @@ class PurchaseView(APIView):
             amount_znc=data.validated_data["value"],
             return_url=data.validated_data.get("return_url"),
             actor=actor_of(request),
+            currency=data.validated_data["currency"],
         )
         return Response(PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
 

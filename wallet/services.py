@@ -363,23 +363,47 @@ def webhook_apply(*, event: WebhookEvent, provider: str | None, actor: Actor) ->
         raise PaymentNotFound()
     source = f"webhook:{provider or 'generic'}"
     if event.status == Payment.Status.SUCCEEDED:
-        return payment_capture(payment_id=payment.pk, actor=actor, source=source)
+        return payment_capture(
+            payment_id=payment.pk,
+            actor=actor,
+            source=source,
+            reported_amount_minor=event.amount_minor,
+            reported_currency=event.currency,
+        )
     return payment_cancel(
         payment_id=payment.pk, actor=actor, source=source, failed=event.status == Payment.Status.FAILED
     )
 
 
 @transaction.atomic
-def payment_capture(*, payment_id, actor: Actor = SYSTEM, source: str = "webhook") -> bool:
-    """Mark a pending payment succeeded and credit its ZNC, exactly once.
+def payment_capture(
+    *,
+    payment_id,
+    actor: Actor = SYSTEM,
+    source: str = "webhook",
+    reported_amount_minor: int | None = None,
+    reported_currency: str | None = None,
+) -> bool:
+    """Mark a pending payment succeeded and credit its frozen ``amount_znc``, exactly once.
 
-    Returns True when this call credited the deposit, False when the payment
-    was already succeeded, canceled or failed (a canceled payment never credits).
+    What the provider reports as paid (``reported_amount_minor``, ``reported_currency``;
+    None when it reports nothing, as the mock's own checkout) must equal the
+    payment's frozen amount and currency. Otherwise nothing is credited and the
+    payment ends ``mismatch`` (final; audited as ``payment_mismatch`` with both).
+    Returns True when this call credited the deposit, False otherwise (already
+    succeeded, canceled, failed or mismatched, or a mismatch now).
     """
     # Lock the payment: simultaneous deliveries of one webhook queue up here.
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     if payment.status != Payment.Status.PENDING:
         actor.audit("payment_capture_ignored", payment, {"status": payment.status, "source": source})
+        return False
+    amount_differs = reported_amount_minor is not None and reported_amount_minor != payment.amount_minor
+    currency_differs = reported_currency is not None and reported_currency.upper() != payment.currency
+    if amount_differs or currency_differs:
+        _payment_mismatch(
+            payment, actor=actor, source=source, amount_minor=reported_amount_minor, currency=reported_currency
+        )
         return False
     try:
         with transaction.atomic():
@@ -404,6 +428,26 @@ def payment_capture(*, payment_id, actor: Actor = SYSTEM, source: str = "webhook
         {"amount_znc": str(payment.amount_znc), "source": source, "balance_after": str(entry.balance_after)},
     )
     return True
+
+
+def _payment_mismatch(payment: Payment, *, actor: Actor, source: str, amount_minor, currency) -> None:
+    """Close a locked pending payment as ``mismatch``: the provider says another amount or currency was paid."""
+    Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
+        status=Payment.Status.MISMATCH, completed_at=timezone.now()
+    )
+    expected = {"amount_minor": payment.amount_minor, "currency": payment.currency}
+    reported = {"amount_minor": amount_minor, "currency": currency}
+    logger.warning(
+        "payment %s (%s): provider reported %s %s, expected %s %s; nothing credited",
+        payment.pk,
+        payment.provider,
+        amount_minor,
+        currency,
+        payment.amount_minor,
+        payment.currency,
+    )
+    actor.audit("payment_mismatch", payment, {"source": source, "expected": expected, "reported": reported})
+    metrics.on_commit(lambda: metrics.PAYMENTS.labels(payment.provider, Payment.Status.MISMATCH.value).inc())
 
 
 @transaction.atomic

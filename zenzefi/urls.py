@@ -54,6 +54,7 @@ api_urlpatterns = [
     api("currency/balance", wallet_api.BalanceView.as_view(), "api-currency-balance"),
     api("currency/transactions", wallet_api.TransactionsView.as_view(), "api-currency-transactions"),
     api("currency/mock-purchase", wallet_api.MockPurchaseView.as_view(), "api-currency-mock-purchase"),
+    api("currency/rates", wallet_api.RatesView.as_view(), "api-currency-rates"),
     api("currency/purchase", wallet_api.PurchaseView.as_view(), "api-currency-purchase"),
     api("currency/payments/(?P<payment_id>[^/]+)", wallet_api.PaymentDetailView.as_view(), "api-currency-payment"),
     api("webhooks/payment", wallet_api.WebhookView.as_view(), "api-webhooks-payment"),

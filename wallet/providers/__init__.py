@@ -23,11 +23,20 @@ class CreatedPayment:
 class WebhookEvent:
     provider_payment_id: str
     status: str  # "succeeded" | "canceled" | "failed" | anything else (ignored)
+    # What the provider says was paid, when it says so: checked against the payment's frozen amount and currency.
+    amount_minor: int | None = None
+    currency: str | None = None  # ISO 4217, upper case
 
     def __post_init__(self):
         # A provider's text is looked up in the database, which cannot hold NUL: refused as malformed, not a 500.
         if "\x00" in self.provider_payment_id or "\x00" in self.status:
             raise MalformedWebhook()
+        if self.amount_minor is not None and (type(self.amount_minor) is not int or self.amount_minor < 0):
+            raise MalformedWebhook()
+        if self.currency is not None and not (isinstance(self.currency, str) and self.currency.isascii()):
+            raise MalformedWebhook()
+        if self.currency is not None:
+            object.__setattr__(self, "currency", self.currency.strip().upper()[:8])
 
 
 class PaymentProvider(Protocol):

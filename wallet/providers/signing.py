@@ -25,10 +25,23 @@ def verify(body: bytes, signature: str | None) -> None:
 
 
 def parse_signed_webhook(request) -> WebhookEvent:
-    """The generic webhook: ``{payment_id, status}`` signed with X-Signature."""
+    """The generic webhook: ``{payment_id, status, amount_minor?, currency?}`` signed with X-Signature.
+
+    ``amount_minor`` (an integer: cents) and ``currency`` (ISO 4217) are optional;
+    when sent, a ``succeeded`` credits only if they equal the payment's own.
+    """
     verify(request.body, request.headers.get("X-Signature"))
     try:
         data = json_loads(request.body)
-        return WebhookEvent(provider_payment_id=str(data["payment_id"]), status=str(data["status"]))
-    except (ValueError, KeyError, TypeError):
+        amount_minor = data.get("amount_minor")
+        currency = data.get("currency")
+        if amount_minor is not None and type(amount_minor) is not int:
+            raise MalformedWebhook()
+        return WebhookEvent(
+            provider_payment_id=str(data["payment_id"]),
+            status=str(data["status"]),
+            amount_minor=amount_minor,
+            currency=None if currency is None else str(currency),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise MalformedWebhook() from None

@@ -1,8 +1,10 @@
 """Stripe Checkout through the official SDK.
 
-A top-up is a Checkout Session in payment mode; its ``cs_…`` id is the
-provider payment id. Webhooks are trusted only with a valid ``Stripe-Signature``
-(HMAC-SHA256 under STRIPE_WEBHOOK_SECRET, at most five minutes old).
+A top-up is a Checkout Session in payment mode, in the payment's currency and
+amount (minor units); its ``cs_…`` id is the provider payment id. Webhooks are
+trusted only with a valid ``Stripe-Signature`` (HMAC-SHA256 under
+STRIPE_WEBHOOK_SECRET, at most five minutes old), and credit only when the
+session's ``amount_total`` and ``currency`` are the payment's.
 """
 
 # This module is wallet.providers.stripe; absolute imports make ``import stripe`` the SDK.
@@ -43,8 +45,8 @@ class StripeProvider:
             line_items=[
                 {
                     "price_data": {
-                        "currency": "rub",
-                        "unit_amount": int(payment.amount_money * 100),
+                        "currency": payment.currency.lower(),
+                        "unit_amount": payment.amount_minor,
                         "product_data": {"name": f"{payment.amount_znc} ZNC"},
                     },
                     "quantity": 1,
@@ -89,4 +91,12 @@ class StripeProvider:
             status = "succeeded" if paid else "pending"
         else:
             status = _STATUSES.get(event_type, "ignored")
-        return WebhookEvent(provider_payment_id=session_id, status=status)
+        # What the session charged, checked against the payment's frozen amount before anything is credited.
+        # (Membership, not .get: the SDK's StripeObject keeps a key's absence apart from a None value.)
+        amount_total = session["amount_total"] if "amount_total" in session else None  # noqa: SIM401
+        currency = session["currency"] if "currency" in session else None  # noqa: SIM401
+        if amount_total is not None and type(amount_total) is not int:
+            raise MalformedWebhook()
+        if currency is not None and not isinstance(currency, str):
+            raise MalformedWebhook()
+        return WebhookEvent(provider_payment_id=session_id, status=status, amount_minor=amount_total, currency=currency)

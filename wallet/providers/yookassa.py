@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from decimal import Decimal
 from functools import lru_cache
 
 import yookassa
@@ -61,7 +62,7 @@ class YooKassaProvider:
         self._configure()
         response = yookassa.Payment.create(
             {
-                "amount": {"value": f"{payment.amount_money:.2f}", "currency": "RUB"},
+                "amount": {"value": f"{payment.amount_money:.2f}", "currency": payment.currency},
                 "capture": True,
                 "confirmation": {"type": "redirect", "return_url": return_target(payment)},
                 "description": f"Zenzefi Gate: {payment.amount_znc} ZNC",
@@ -96,7 +97,24 @@ class YooKassaProvider:
         if fetched.id != payment_id:
             logger.error("YooKassa returned payment %s when asked for %s", fetched.id, payment_id)
             raise WebhookRejected("Unknown payment")
-        return WebhookEvent(provider_payment_id=payment_id, status=str(fetched.status or ""))
+        amount_minor, currency = _reported_amount(fetched)
+        status = str(fetched.status or "")
+        return WebhookEvent(provider_payment_id=payment_id, status=status, amount_minor=amount_minor, currency=currency)
+
+
+def _reported_amount(fetched) -> tuple[int | None, str | None]:
+    """The amount YooKassa reports for a payment (``amount.value`` in kopecks, ``amount.currency``), if any."""
+    amount = getattr(fetched, "amount", None)
+    if amount is None or amount.value is None:
+        return None, None
+    try:
+        value = Decimal(str(amount.value))
+    except ArithmeticError:
+        raise MalformedWebhook() from None
+    minor = value.scaleb(2)
+    if not minor.is_finite() or minor != minor.to_integral_value() or minor < 0:
+        raise MalformedWebhook()
+    return int(minor), str(amount.currency or "")
 
 
 def _notified_payment_id(body: bytes) -> str:
