@@ -14,9 +14,10 @@ from django.utils.translation import gettext_lazy as _
 
 from access import gifts, services
 from access.forms import BundleAdminForm
-from access.models import AccessToken, Bundle, Gift, TokenRenewal, TokenStatus
+from access.models import AccessToken, Bundle, Gift, TierPeriod, TierSubscription, TokenRenewal, TokenStatus
 from accounts.admin import ReadOnlyAdmin
 from accounts.models import User
+from events.services import event_record
 from wallet.admin import WalletUserAdmin
 from zenzefi.api import actor_of
 
@@ -335,11 +336,55 @@ class AccessTokenInline(admin.TabularInline):
         return super().get_queryset(request).order_by("-created_at")
 
 
+class TierPeriodInline(admin.TabularInline):
+    """The user's paid Premium periods; read-only, written only by access.tiers."""
+
+    model = TierPeriod
+    fk_name = "user"
+    fields = ("period", "starts_at", "ends_at", "price", "transaction")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = _("Premium periods")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TierSubscription)
+class TierSubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "paid_until", "renews", "renewal_failed_at", "updated_at")
+    list_filter = ("renews",)
+    search_fields = ("user__email", "user__username")
+    list_select_related = ("user",)
+
+
+@admin.register(TierPeriod)
+class TierPeriodAdmin(ReadOnlyAdmin):
+    list_display = ("user", "period", "starts_at", "ends_at", "price", "created_at")
+    search_fields = ("user__email", "user__username")
+    list_select_related = ("user",)
+
+
 class AccessUserAdmin(WalletUserAdmin):
-    """The wallet's user admin plus the user's tokens."""
+    """The wallet's user admin plus the user's tokens and Premium periods."""
 
     def get_inlines(self, request, obj):
-        return [*super().get_inlines(request, obj), AccessTokenInline] if obj is not None else []
+        return [*super().get_inlines(request, obj), AccessTokenInline, TierPeriodInline] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The admin is the only way to enterprise (and may take anyone off premium): integrators hear of it too.
+        if change and "rate_tier" in form.changed_data:
+            event_record(
+                type="tier.changed",
+                user=obj.pk,
+                data={"from": form.initial.get("rate_tier"), "to": obj.rate_tier, "reason": "admin"},
+            )
 
 
 admin.site.unregister(User)

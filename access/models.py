@@ -302,3 +302,64 @@ class Gift(models.Model):
 
     def __str__(self) -> str:
         return f"gift {self.pk} ({self.status})"
+
+
+class TierSubscription(models.Model):
+    """A user's self-serve Premium API tier: what is paid for and whether it renews (access.tiers).
+
+    ``User.rate_tier`` stays the effective tier the limiter reads; this row holds the billing state only.
+    Premium is paid up to ``paid_until``; ``renews`` false means it goes back to free then (a downgrade
+    takes effect at the end of the period). ``renewal_failed_at`` remembers the current failure episode,
+    so a failed renewal is reported once.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="tier_subscription",
+    )
+    paid_until = models.DateTimeField(_("paid until"), null=True, blank=True)
+    renews = models.BooleanField(_("renews"), default=False)
+    renewal_failed_at = models.DateTimeField(_("renewal failed"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Premium subscription")
+        verbose_name_plural = _("Premium subscriptions")
+        indexes = [models.Index(fields=["paid_until"], name="tier_subscription_paid_until")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: paid until {self.paid_until}"
+
+
+class TierPeriod(models.Model):
+    """One paid Premium period (the upgrade's and each renewal's). Unique per user and period: never charged twice."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT, related_name="tier_periods"
+    )
+    period = models.PositiveIntegerField(_("period"))
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    price = models.DecimalField(_("price, ZNC"), max_digits=12, decimal_places=2)
+    transaction = models.OneToOneField(
+        "wallet.Transaction", verbose_name=_("ledger row"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Premium period")
+        verbose_name_plural = _("Premium periods")
+        ordering = ["user", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "period"], name="tier_period_once"),
+            models.CheckConstraint(condition=models.Q(period__gte=1), name="tier_period_positive"),
+            models.CheckConstraint(condition=models.Q(price__gte=0), name="tier_period_price_not_negative"),
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="tier_period_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: period {self.period}"

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from access.models import LONG_RENEWAL_LEAD, SHORT_RENEWAL_LEAD, AccessToken, TokenRenewal
+from access.models import LONG_RENEWAL_LEAD, SHORT_RENEWAL_LEAD, AccessToken, TierSubscription, TokenRenewal
 from access.prices import token_price
 from access.services import TokenNotFound, token_cache_drop
 from accounts.models import User
@@ -93,8 +93,9 @@ def auto_renewal_settings_set(*, user: User, enabled: bool, min_balance, actor: 
     """Set the owner's master switch and renewal reserve (the balance a renewal must leave). Audited."""
     reserve = reserve_check(min_balance)
     User.objects.filter(pk=user.pk).update(auto_renew_enabled=enabled, renew_min_balance=reserve)
-    # New settings start a new failure episode: the next failed renewal of any token is reported again.
+    # New settings start a new failure episode: the next failed renewal of any token (or Premium) is reported again.
     AccessToken.objects.filter(user=user, renewal_failed_at__isnull=False).update(renewal_failed_at=None)
+    TierSubscription.objects.filter(user=user, renewal_failed_at__isnull=False).update(renewal_failed_at=None)
     user.auto_renew_enabled, user.renew_min_balance = enabled, reserve
     actor.audit("auto_renewal_settings", user, {"enabled": enabled, "min_balance": str(reserve)})
     return user

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from access import views
+from access import tier_views, views
 
 app_name = "access"
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("tokens/<uuid:token_id>/revoke/", views.revoke, name="revoke"),
     path("tokens/<uuid:token_id>/auto-renew/", views.auto_renew, name="auto_renew"),
     path("auto-renewal/", views.auto_renewal_settings, name="auto_renewal_settings"),
+    path("plan/", tier_views.tier_set, name="tier_set"),
 ]

@@ -33,6 +33,16 @@ class UserEditForm(UserChangeForm):
         model = User
         fields = "__all__"
         field_classes = {"username": UsernameField}
+        help_texts = {
+            "rate_tier": _("Premium is bought and renewed by the user; set Enterprise here."),
+            "api_limit_per_minute": _("Enterprise only; empty means unlimited."),
+        }
+
+    def clean(self):
+        data = super().clean()
+        if data.get("api_limit_per_minute") is not None and data.get("rate_tier") != User.Tier.ENTERPRISE:
+            self.add_error("api_limit_per_minute", _("Only an enterprise tier has an admin-set limit."))
+        return data
 
 
 @admin.register(User)
@@ -50,7 +60,7 @@ class UserAdmin(DjangoUserAdmin):
         (_("Personal info"), {"fields": ("full_name",)}),
         (_("Referrals"), {"fields": ("referral_code", "referred_by")}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        (_("API"), {"fields": ("rate_tier",)}),
+        (_("API"), {"fields": ("rate_tier", "api_limit_per_minute")}),
         (_("Dates"), {"fields": ("last_login", "password_changed_at", "created_at", "updated_at")}),
     )
     add_fieldsets = (

@@ -22,6 +22,9 @@ EVENT_TYPES: dict[str, str] = {
     "gift.declined": "A gift you sent was declined: the token is yours again",
     "gift.cancelled": "You (or an admin) cancelled a pending gift: the token is yours again",
     "gift.expired": "A gift you sent was not claimed in time: the token is yours again",
+    "tier.changed": "Your API tier changed: upgraded to Premium, or back to Free when a paid period ended",
+    "tier.renewed": "Your Premium API tier was renewed for another period and charged",
+    "tier.renewal_failed": "Your Premium API tier could not be renewed (balance short of price plus reserve)",
     "webhook_endpoint.disabled": "One of your webhook endpoints was disabled (by you, an admin, or after failures)",
 }
 

@@ -177,6 +177,45 @@ def _gift_expired(data: dict) -> Text:
     )
 
 
+def _tier_renewal_upcoming(data: dict) -> Text:
+    return Text(
+        gettext("Your Premium API tier renews soon"),
+        gettext(
+            "Premium will be renewed automatically for %(price)s ZNC before it ends at %(when)s. "
+            "Keep at least %(needed)s ZNC on your balance for it."
+        )
+        % {"price": data.get("price"), "needed": data.get("needed"), "when": when(data.get("paid_until"))},
+        reverse("accounts:profile") + "#plan",
+    )
+
+
+def _tier_renewed(data: dict) -> Text:
+    return Text(
+        gettext("Your Premium API tier was renewed"),
+        gettext("Premium was renewed for %(price)s ZNC and now runs until %(when)s.")
+        % {"price": data.get("price"), "when": when(data.get("paid_until"))},
+        reverse("accounts:profile") + "#plan",
+    )
+
+
+def _tier_renewal_failed(data: dict) -> Text:
+    return Text(
+        gettext("Premium could not be renewed: top up your balance"),
+        gettext(
+            "Premium could not be renewed: it needs %(required)s ZNC and your balance is %(available)s ZNC. "
+            "It ends at %(when)s and your API limit goes back to Free. "
+            "Top up at least %(top_up)s ZNC before then to keep it."
+        )
+        % {
+            "required": data.get("required"),
+            "available": data.get("available"),
+            "top_up": data.get("top_up"),
+            "when": when(data.get("paid_until")),
+        },
+        reverse("wallet:wallet"),
+    )
+
+
 _TEXTS = {
     Kind.TOKEN_EXPIRING: _token_expiring,
     Kind.RENEWAL_UPCOMING: _renewal_upcoming,
@@ -188,6 +227,9 @@ _TEXTS = {
     Kind.GIFT_CLAIMED: _gift_claimed,
     Kind.GIFT_DECLINED: _gift_declined,
     Kind.GIFT_EXPIRED: _gift_expired,
+    Kind.TIER_RENEWAL_UPCOMING: _tier_renewal_upcoming,
+    Kind.TIER_RENEWED: _tier_renewed,
+    Kind.TIER_RENEWAL_FAILED: _tier_renewal_failed,
 }
 
 

@@ -19,6 +19,9 @@ class Kind(models.TextChoices):
     GIFT_CLAIMED = "gift_claimed", _("A gift you sent was accepted")
     GIFT_DECLINED = "gift_declined", _("A gift you sent was declined")
     GIFT_EXPIRED = "gift_expired", _("A gift you sent was not claimed in time")
+    TIER_RENEWAL_UPCOMING = "tier_renewal_upcoming", _("Your Premium API tier renews soon")
+    TIER_RENEWED = "tier_renewed", _("Your Premium API tier was renewed")
+    TIER_RENEWAL_FAILED = "tier_renewal_failed", _("Your Premium API tier could not be renewed")
 
 
 class EmailStatus(models.TextChoices):

@@ -22,8 +22,9 @@ from django.utils import timezone, translation
 from rest_framework.exceptions import NotFound
 
 from access.gifts import claim_url, gift_emailed, mail_code_open
-from access.models import AccessToken, Gift, GiftStatus, Scope
+from access.models import AccessToken, Gift, GiftStatus, Scope, TierSubscription
 from access.prices import duration_label, token_price
+from access.tiers import premium_price
 from accounts.models import User
 from events import consumers
 from events.models import Event
@@ -45,8 +46,8 @@ EXPIRY_NOTICE = {
 }
 RENEWAL_NOTICE_HOURS = 720
 RENEWAL_NOTICE = dt.timedelta(hours=72)
-# renewal_failed is what keeps access alive: it is mailed even past the daily limit.
-CAP_EXEMPT = {Kind.RENEWAL_FAILED}
+# renewal_failed (of a token or of Premium) is what keeps access alive: it is mailed even past the daily limit.
+CAP_EXEMPT = {Kind.RENEWAL_FAILED, Kind.TIER_RENEWAL_FAILED}
 # A mail whose task never ran (broker down) is queued again by the scan after this long.
 EMAIL_QUEUED_GRACE = dt.timedelta(minutes=2)
 # A claimed mail whose retries all failed (a long SMTP outage) is tried again after this long.
@@ -154,6 +155,34 @@ def _on_renewal_failed(event: Event) -> None:
     )
 
 
+def _on_tier_renewed(event: Event) -> None:
+    data = event.data
+    notification_create(
+        user_id=event.user_id,
+        kind=Kind.TIER_RENEWED,
+        key=f"tier_renewed:{data.get('period')}",
+        data={"period": data.get("period"), "price": data.get("price"), "paid_until": data.get("paid_until")},
+    )
+
+
+def _on_tier_renewal_failed(event: Event) -> None:
+    """One notice per paid period: every failed try before the same end is the same fact."""
+    data = event.data
+    required, available = Decimal(data["required"]), Decimal(data.get("available") or 0)
+    notification_create(
+        user_id=event.user_id,
+        kind=Kind.TIER_RENEWAL_FAILED,
+        key=f"tier_renewal_failed:{data.get('paid_until')}",
+        data={
+            "reason": data.get("reason", ""),
+            "required": money(required),
+            "available": money(available),
+            "top_up": money(max(required - available, Decimal(0))),
+            "paid_until": data.get("paid_until"),
+        },
+    )
+
+
 def _on_endpoint_disabled(event: Event) -> None:
     data = event.data
     notification_create(
@@ -200,6 +229,8 @@ _HANDLERS = {
     "balance.topped_up": _on_topped_up,
     "token.renewed": _on_renewed,
     "token.renewal_failed": _on_renewal_failed,
+    "tier.renewed": _on_tier_renewed,
+    "tier.renewal_failed": _on_tier_renewal_failed,
     "webhook_endpoint.disabled": _on_endpoint_disabled,
     "gift.claimed": _on_gift_claimed,
     "gift.declined": _on_gift_declined,
@@ -282,6 +313,30 @@ def tokens_scan(*, now: dt.datetime | None = None) -> dict:
         "token_expiring": _create_new(expiring, Kind.TOKEN_EXPIRING),
         "renewal_upcoming": _create_new(upcoming, Kind.RENEWAL_UPCOMING),
     }
+
+
+def tiers_scan(*, now: dt.datetime | None = None) -> int:
+    """Every minute: ``tier_renewal_upcoming`` for the renewing Premium tiers within RENEWAL_NOTICE of their end."""
+    now = now or timezone.now()
+    due = (
+        TierSubscription.objects.filter(
+            renews=True,
+            paid_until__gt=now,
+            paid_until__lte=now + RENEWAL_NOTICE,
+            user__rate_tier=User.Tier.PREMIUM,
+            user__auto_renew_enabled=True,
+            user__is_active=True,
+        )
+        .select_related("user")
+        .order_by("paid_until")
+    )
+    price = premium_price()
+    candidates = []
+    for subscription in due:
+        ends = moment(subscription.paid_until)
+        data = {"paid_until": ends, "price": money(price), "needed": money(price + subscription.user.renew_min_balance)}
+        candidates.append((subscription, f"tier_renewal_upcoming:{subscription.user_id}:{ends}", data))
+    return _create_new(candidates, Kind.TIER_RENEWAL_UPCOMING)
 
 
 # --- E-mail ---------------------------------------------------------------------------------------
@@ -463,7 +518,12 @@ def scan(*, now: dt.datetime | None = None) -> dict:
     handled = sum(event_consume(event_id=pk) for pk in consumers.pending(CONSUMER, now=now))
     # Yesterday's counts are the last ones a retry could still be charged against.
     EmailQuota.objects.filter(day__lt=(now or timezone.now()).date() - dt.timedelta(days=1)).delete()
-    return {"events": handled, **tokens_scan(now=now), "emails": email_rescan(now=now)}
+    return {
+        "events": handled,
+        **tokens_scan(now=now),
+        "tier_renewal_upcoming": tiers_scan(now=now),
+        "emails": email_rescan(now=now),
+    }
 
 
 # --- Reading, preferences, unsubscribing, language ------------------------------------------------

@@ -104,6 +104,7 @@ def test_every_scheduled_task_is_registered_with_the_worker(settings):
         "proxy.flush_sessions",
         "access.expire_tokens",
         "access.renew_tokens",
+        "access.renew_tiers",
         "access.expire_gifts",
         "accounts.prune_audit",
         "accounts.replay_cache_repairs",

@@ -235,8 +235,23 @@ class AuthRateLimitMiddleware(HybridMiddleware):
         return response
 
 
+def api_rate(user) -> Rate | None:
+    """A user's API limit, by tier: free and premium from settings; enterprise the admin-set
+    ``api_limit_per_minute``, or None (unlimited) when it is empty."""
+    if user.rate_tier == "enterprise":
+        return None if user.api_limit_per_minute is None else Rate(user.api_limit_per_minute, 60)
+    return Rate.parse(settings.RATE_LIMIT_API_PREMIUM if user.rate_tier == "premium" else settings.RATE_LIMIT_API)
+
+
+def api_usage(user, rate: Rate) -> int:
+    """How many API requests of the user the current window holds, without counting one (0 if the limiter is down)."""
+    # Probed with a limit no window reaches, so a count above the user's own limit reads exactly too.
+    probe = Rate(10**9, rate.seconds)
+    return probe.count - check("api", str(user.pk), probe).remaining
+
+
 class UserTierThrottle:
-    """DRF throttle: per user on the API, by the user's tier (free, premium: limited; enterprise: not).
+    """DRF throttle: per user on the API, by the user's tier (``api_rate``; unlimited enterprise is not counted).
 
     Anonymous requests are not counted here (the auth endpoints have their own
     per-IP limit). The decision is kept on the request so the response carries
@@ -247,10 +262,10 @@ class UserTierThrottle:
         user = getattr(request, "user", None)
         if not settings.RATE_LIMIT_ENABLED or user is None or not user.is_authenticated:
             return True
-        spec = {"free": settings.RATE_LIMIT_API, "premium": settings.RATE_LIMIT_API_PREMIUM}.get(user.rate_tier)
-        if spec is None:
+        rate = api_rate(user)
+        if rate is None:
             return True
-        self.decision = hit("api", str(user.pk), Rate.parse(spec))
+        self.decision = hit("api", str(user.pk), rate)
         request._request.rate_limit_decision = self.decision
         return self.decision.allowed
 

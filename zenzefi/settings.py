@@ -279,7 +279,10 @@ SPECTACULAR_SETTINGS = {
 RATE_LIMIT_AUTH = env("RATE_LIMIT_AUTH", default="10/60")
 RATE_LIMIT_LOGIN_FAILURES = env("RATE_LIMIT_LOGIN_FAILURES", default="5/900")
 RATE_LIMIT_API = env("RATE_LIMIT_API", default="100/60")  # per user, tier "free"
-RATE_LIMIT_API_PREMIUM = env("RATE_LIMIT_API_PREMIUM", default="500/60")  # "enterprise": no limit
+RATE_LIMIT_API_PREMIUM = env("RATE_LIMIT_API_PREMIUM", default="500/60")  # "enterprise": User.api_limit_per_minute
+# The self-serve Premium API tier (access.tiers): the price of one period, charged from the balance, renewed.
+PREMIUM_PRICE_ZNC = Decimal(env.str("PREMIUM_PRICE_ZNC", default="10.00"))
+PREMIUM_PERIOD_DAYS = env.int("PREMIUM_PERIOD_DAYS", default=30)
 RATE_LIMIT_PROXY = env("RATE_LIMIT_PROXY", default="1000/60")
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
 
@@ -405,6 +408,7 @@ CELERY_BEAT_SCHEDULE = {
     "proxy-flush-sessions": {"task": "proxy.flush_sessions", "schedule": float(SESSION_FLUSH_SECONDS)},
     "access-expire-tokens": {"task": "access.expire_tokens", "schedule": 300.0},
     "access-renew-tokens": {"task": "access.renew_tokens", "schedule": 300.0},
+    "access-renew-tiers": {"task": "access.renew_tiers", "schedule": 300.0},
     "accounts-prune-audit": {"task": "accounts.prune_audit", "schedule": crontab(hour=3, minute=0)},
     "accounts-replay-cache-repairs": {"task": "accounts.replay_cache_repairs", "schedule": 30.0},
 }

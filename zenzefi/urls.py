@@ -5,7 +5,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer2
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from access import api as access_api
-from access import gift_api
+from access import gift_api, tier_api
 from accounts import api as accounts_api
 from events import api as events_api
 from notifications import api as notifications_api
@@ -38,6 +38,7 @@ api_urlpatterns = [
     api("users/me", accounts_api.MeView.as_view(), "api-users-me"),
     api("users/me/referrals", accounts_api.ReferralsView.as_view(), "api-users-referrals"),
     api("users/me/auto-renewal", access_api.AutoRenewalView.as_view(), "api-users-auto-renewal"),
+    api("users/me/tier", tier_api.TierView.as_view(), "api-users-tier"),
     api("tokens/purchase", access_api.TokenPurchaseView.as_view(), "api-tokens-purchase"),
     api("tokens/my-tokens", access_api.MyTokensView.as_view(), "api-tokens-mine"),
     api("tokens/(?P<token_id>[^/]+)/gift", gift_api.TokenGiftView.as_view(), "api-token-gift"),

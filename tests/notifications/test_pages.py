@@ -150,6 +150,9 @@ def test_saving_preferences(portal, alice):
         "gift_claimed",
         "gift_declined",
         "gift_expired",
+        "tier_renewal_upcoming",
+        "tier_renewed",
+        "tier_renewal_failed",
     }
 
 
