@@ -155,6 +155,27 @@ def user_update(
     return user
 
 
+def preferred_currency_set(*, user: User, currency: str, ip: str | None = None) -> bool:
+    """Remember the currency ``user`` tops up in (the wallet page offers it first); True if it changed.
+
+    Only the preference: whether the currency can be paid in is the wallet's question
+    (wallet.currencies), asked before this is called. A conditional update, so an unchanged
+    preference writes nothing and is not audited.
+    """
+    code = (currency or "").strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise DomainError("A currency is a three-letter ISO 4217 code", field="preferred_currency")
+    changed = (
+        User.objects.filter(pk=user.pk)
+        .exclude(preferred_currency=code)
+        .update(preferred_currency=code, updated_at=timezone.now())
+    )
+    user.preferred_currency = code
+    if changed:
+        audit_record(actor=user, action="user_update", obj=user, ip=ip, details={"fields": ["preferred_currency"]})
+    return bool(changed)
+
+
 def user_active_changed(*, user_id, is_active: bool) -> None:
     """Publish a change of ``is_active`` to the cache (after the commit that made it; never fails)."""
     key = INACTIVE_USER_KEY.format(user_id)

@@ -83,7 +83,8 @@ def history(settings):
 
     Expected figures at T0 (rate 12.5 RUB per ZNC):
     - deposits: today 100 + 30 + 5 = 135; 30 days + 200 + 50 + 7 = 392; the 40-day-old 500 is out.
-    - paid: today 300 RUB and 6 EUR; 30 days 800 RUB and 6 EUR; pending and 40-day-old payments are out.
+    - paid: today 300 RUB and 6 EUR; 30 days 800 RUB and 6 EUR; pending, mismatched (11 USD) and 40-day-old
+      payments are out; the mismatched one is the dashboard's one mismatch.
     - spent: today 1 + 10 + 48.60 = 59.60; 30 days + 100 + 10 + 1 + 18 = 188.60.
     - refunded: today 10 (dave's 12 h) + 18 (old's token bought 40 days ago); 30 days + 1 = 29.
     - tokens sold: today 1 h, 12 h, 3 x 24 h (bundle); 30 days + 168 h, 12 h, 1 h, 24 h.
@@ -124,6 +125,18 @@ def history(settings):
         Payment.objects.create(
             user=dave, amount_znc=100, amount_money=1000, amount_minor=100000, rate=10, provider="yookassa"
         )  # still pending
+        mismatched = Payment.objects.create(
+            user=dave,
+            amount_znc=100,
+            amount_money=Decimal("11.00"),
+            amount_minor=1100,
+            currency="USD",
+            rate=Decimal("0.11"),
+            provider="stripe",
+            provider_payment_id="cs_mismatched",
+        )
+        # The provider reports 10.00 USD paid for an 11.00 USD payment: nothing credited, not counted as paid.
+        payment_capture(payment_id=mismatched.pk, reported_amount_minor=1000, reported_currency="USD")
         dave_hour = buy(dave, 1)
         access_services.token_revoke(user=dave, token_id=buy(dave, 12).pk)  # unactivated: 10 ZNC back
         bundle = access_services.bundle_save(
@@ -163,7 +176,7 @@ def test_figures_split_today_and_the_last_30_days(history):
     assert figures["today"] == {
         "deposited_znc": Decimal("135.00"),
         "deposited_rub": Decimal("1687.50"),
-        "paid": {"RUB": Decimal("300.00"), "EUR": Decimal("6.00")},
+        "paid": {"RUB": Decimal("300.00"), "USD": Decimal("0.00"), "EUR": Decimal("6.00")},
         "spent_znc": Decimal("59.60"),
         "refunded_znc": Decimal("28.00"),
         "new_users": 1,
@@ -172,12 +185,18 @@ def test_figures_split_today_and_the_last_30_days(history):
     assert figures["month"] == {
         "deposited_znc": Decimal("392.00"),
         "deposited_rub": Decimal("4900.00"),
-        "paid": {"RUB": Decimal("800.00"), "EUR": Decimal("6.00")},
+        "paid": {"RUB": Decimal("800.00"), "USD": Decimal("0.00"), "EUR": Decimal("6.00")},
         "spent_znc": Decimal("188.60"),
         "refunded_znc": Decimal("29.00"),
         "new_users": 3,
         "tokens_sold": 9,
     }
+    assert figures["payments_mismatched"] == 1
+    assert [(row["currency"], row["today"], row["month"]) for row in figures["paid_by_currency"]] == [
+        ("RUB", Decimal("300.00"), Decimal("800.00")),
+        ("USD", Decimal("0.00"), Decimal("0.00")),
+        ("EUR", Decimal("6.00"), Decimal("6.00")),
+    ]
     assert figures["today_start"] == MIDNIGHT
     assert figures["month_start"] == T0 - dt.timedelta(days=30)
 
@@ -214,7 +233,7 @@ def test_an_explicit_now_moves_the_periods(history):
         figures = dashboard_figures(now=yesterday_evening)
 
     assert figures["today"]["deposited_znc"] == Decimal("57.00")  # carol: 50 at 12:00, 7 at 23:59:59
-    assert figures["today"]["paid"] == {"RUB": Decimal("500.00")}
+    assert figures["today"]["paid"] == {"RUB": Decimal("500.00"), "USD": Decimal("0.00"), "EUR": Decimal("0.00")}
     assert figures["today"]["new_users"] == 1  # erin
     assert figures["month"]["deposited_znc"] == Decimal("257.00")
     assert figures["month"]["tokens_sold"] == 4
@@ -227,13 +246,14 @@ def test_empty_database_gives_zeros_and_no_health():
         assert figures[period] == {
             "deposited_znc": Decimal("0.00"),
             "deposited_rub": Decimal("0.00"),
-            "paid": {"RUB": Decimal("0.00")},
+            "paid": {"RUB": Decimal("0.00"), "USD": Decimal("0.00"), "EUR": Decimal("0.00")},
             "spent_znc": Decimal("0.00"),
             "refunded_znc": Decimal("0.00"),
             "new_users": 0,
             "tokens_sold": 0,
         }
     assert figures["tokens_by_duration"] == []
+    assert figures["payments_mismatched"] == 0
     assert (figures["tokens_active"], figures["tokens_running"], figures["sessions_open"]) == (0, 0, 0)
     assert figures["users_total"] == 0
     assert figures["health"] is None
@@ -315,8 +335,24 @@ def test_admin_index_shows_the_dashboard_above_the_app_list(history, operator, d
 
     dashboard, apps = html.split('id="content-main"')
     assert "Business at a glance" in dashboard
-    for figure in ("135.00", "1,687.50", "392.00", "4,900.00", "300.00 RUB", "6.00 EUR", "800.00 RUB"):
+    for figure in ("135.00", "1,687.50", "392.00", "4,900.00"):
         assert figure in dashboard
+    # Money received per currency, formatted by Babel for the admin's language; USD listed at zero.
+    paid = dashboard.split('id="zg-paid"')[1].split("</table>")[0]
+    for currency, today, month in (
+        ("RUB", "RUB\xa0300.00", "RUB\xa0800.00"),
+        ("USD", "$0.00", "$0.00"),
+        ("EUR", "€6.00", "€6.00"),
+    ):
+        cells = [
+            f'<th scope="row">{currency}</th>',
+            f'<td class="zg-num">{today}</td>',
+            f'<td class="zg-num">{month}</td>',
+        ]
+        assert "\n            ".join(cells) in paid
+    assert (
+        'data-testid="dashboard-mismatched"><a href="/admin/wallet/payment/?status__exact=mismatch">1</a>' in dashboard
+    )
     for figure in ("59.60", "188.60", "refunded 28.00 ZNC", "refunded 29.00 ZNC"):
         assert figure in dashboard
     assert '<th scope="row">7 days</th>' in dashboard

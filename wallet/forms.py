@@ -17,6 +17,9 @@ class TopUpForm(forms.Form):
         decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
+    # Any code is accepted here: whether it can be paid in now is payment_create's answer (CurrencyUnavailable),
+    # so a currency disabled while the page was open gets the same message as the API's.
+    currency = forms.CharField(label=_("Pay in"), max_length=3, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -31,6 +34,9 @@ class TopUpForm(forms.Form):
                 params={"min": settings.PAYMENT_MIN_ZNC, "max": settings.PAYMENT_MAX_ZNC},
             )
         return amount
+
+    def clean_currency(self):
+        return (self.cleaned_data["currency"] or "RUB").strip().upper()
 
 
 class HistoryFilterForm(forms.Form):

@@ -9,48 +9,100 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from wallet import services
+from accounts.services import preferred_currency_set
+from wallet import currencies, services
+from wallet.currencies import CurrencyUnavailable
+from wallet.formatting import money
 from wallet.forms import PRESETS, HistoryFilterForm, TopUpForm
 from wallet.models import Payment, Transaction
 from zenzefi.api import actor_of
 from zenzefi.errors import DomainError
+from zenzefi.net import request_ip
 
 PAYMENT_MESSAGES = {
     Payment.Status.PENDING: _("Waiting for the payment to be confirmed…"),
     Payment.Status.SUCCEEDED: _("Payment received. Your balance has been topped up."),
     Payment.Status.CANCELED: _("The payment was canceled. Nothing was charged."),
     Payment.Status.FAILED: _("The payment failed. Nothing was charged."),
+    Payment.Status.MISMATCH: _(
+        "Amount mismatch — contact support. The provider reported another amount or currency; nothing was credited."
+    ),
 }
+HISTORY_PAYMENTS = 10
+# What a currency is called on the picker (the code and symbol come from the formatted amounts).
+CURRENCY_NAMES = {"RUB": _("Russian rouble"), "USD": _("US dollar"), "EUR": _("Euro")}
+
+
+def _picker(rates: list, chosen: str) -> list[dict]:
+    """The currencies the user can pay in now, for the picker."""
+    return [
+        {
+            "code": rate.currency,
+            "name": CURRENCY_NAMES.get(rate.currency, rate.currency),
+            "chosen": rate.currency == chosen,
+        }
+        for rate in rates
+    ]
+
+
+def _script_rates(rates: list) -> dict:
+    """What static/js/topup.js needs to price any amount like currencies.quote: the exact price and the minor unit."""
+    return {
+        rate.currency: {
+            "price": str(rate.znc_price),
+            "minor": currencies.MINOR_UNITS[rate.currency],
+            "rate_label": money(rate.znc_price, rate.currency, exact=True),
+        }
+        for rate in rates
+    }
 
 
 @login_required
 def wallet(request):
-    form = TopUpForm(request.POST or None, initial={"amount": PRESETS[1]})
+    rates = currencies.available()
+    codes = [rate.currency for rate in rates]
+    preferred = request.user.preferred_currency
+    default = preferred if preferred in codes else ("RUB" if "RUB" in codes or not codes else codes[0])
+    form = TopUpForm(request.POST or None, initial={"amount": PRESETS[1], "currency": default})
     if request.method == "POST" and form.is_valid():
+        currency = form.cleaned_data["currency"]
         try:
             payment = services.payment_create(
                 user=request.user,
                 amount_znc=form.cleaned_data["amount"],
                 return_url=None,
                 actor=actor_of(request),
+                currency=currency,
             )
+        except CurrencyUnavailable as exc:
+            messages.error(request, exc.message())
         except DomainError as exc:
             messages.error(request, gettext(exc.detail))
         else:
+            # Paying in a currency makes it the one the wallet page offers first next time.
+            preferred_currency_set(user=request.user, currency=payment.currency, ip=request_ip(request))
             # The user pays on the provider's page; it sends them back to our return page. Our own
             # (mock) checkout stays on the host the user is on, so the session cookie goes along.
             if payment.provider == "mock":
                 return redirect("wallet:checkout", payment_id=payment.pk)
             return redirect(payment.confirmation_url)
-    recent = Transaction.objects.filter(user=request.user).order_by("-created_at", "-seq")[:5]
+    # Re-shown after a refused POST: the currency asked for if it is still offered, the amount if it was valid.
+    asked = (form.data.get("currency") or "").upper() if form.is_bound else default
+    chosen = asked if asked in codes else default
+    rate = next((r for r in rates if r.currency == chosen), None)
+    amount = (form.cleaned_data.get("amount") if form.is_valid() else None) if form.is_bound else PRESETS[1]
+    recent = Transaction.objects.filter(user=request.user).select_related("payment").order_by("-created_at", "-seq")[:5]
     pending = Payment.objects.filter(user=request.user, status=Payment.Status.PENDING).order_by("-created_at")[:3]
     return render(
         request,
         "wallet/wallet.html",
         {
             "form": form,
-            "presets": [(p, p * settings.ZNC_TO_RUB_RATE) for p in PRESETS],
-            "rate": settings.ZNC_TO_RUB_RATE,
+            "currencies": _picker(rates, chosen),
+            "chosen": rate,
+            "presets": currencies.presets(rate) if rate else [],
+            "total": currencies.quote(rate, amount, rate.currency) if rate and amount else None,
+            "script_rates": _script_rates(rates),
             "recent": recent,
             "pending": pending,
         },
@@ -60,13 +112,19 @@ def wallet(request):
 @login_required
 def history(request):
     form = HistoryFilterForm(request.GET or None)
-    rows = Transaction.objects.filter(user=request.user).order_by("-created_at", "-seq")
+    rows = Transaction.objects.filter(user=request.user).select_related("payment").order_by("-created_at", "-seq")
     if form.is_valid() and form.cleaned_data["type"]:
         rows = rows.filter(kind=form.cleaned_data["type"])
     page = Paginator(rows, 20).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "wallet/history.html", {"form": form, "page": page, "query": query.urlencode()})
+    # Every top-up, whatever became of it: a mismatched or failed one has no ledger row above.
+    payments = Payment.objects.filter(user=request.user).order_by("-created_at")[:HISTORY_PAYMENTS]
+    return render(
+        request,
+        "wallet/history.html",
+        {"form": form, "page": page, "query": query.urlencode(), "payments": payments},
+    )
 
 
 def _own_payment(request, payment_id) -> Payment:

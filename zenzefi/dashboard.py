@@ -21,6 +21,7 @@ from access.prices import duration_label
 from access.selectors import usable_tokens
 from accounts.models import User
 from proxy.models import ProxySession
+from wallet.currencies import CURRENCIES
 from wallet.models import CENT, Payment, Transaction
 from zenzefi.health import HEALTH_KEY
 
@@ -75,20 +76,34 @@ def _ledger(now: dt.datetime, today: dt.datetime, month: dt.datetime) -> dict[st
     return periods
 
 
-def _paid(now: dt.datetime, today: dt.datetime, month: dt.datetime) -> dict[str, dict[str, Decimal]]:
-    """Money actually received, per currency, by when the payment succeeded (mock top-ups have no payment)."""
+def _paid(now: dt.datetime, today: dt.datetime, month: dt.datetime) -> tuple[dict[str, dict[str, Decimal]], int]:
+    """Money actually received, per currency, by when the payment succeeded (mock top-ups have no payment),
+    and the number of mismatched payments (all of them: each waits for support, whatever its age).
+
+    One query: the mismatched rows ride along with the period's succeeded ones.
+    """
+    succeeded = Q(status=Payment.Status.SUCCEEDED)
     rows = (
-        Payment.objects.filter(status=Payment.Status.SUCCEEDED, completed_at__gte=month, completed_at__lte=now)
+        Payment.objects.filter(
+            (succeeded & Q(completed_at__gte=month, completed_at__lte=now)) | Q(status=Payment.Status.MISMATCH)
+        )
         .values("currency")
-        .annotate(today=Sum("amount_money", filter=Q(completed_at__gte=today)), month=Sum("amount_money"))
+        .annotate(
+            today=Sum("amount_money", filter=succeeded & Q(completed_at__gte=today)),
+            month=Sum("amount_money", filter=succeeded),
+            mismatched=Count("id", filter=Q(status=Payment.Status.MISMATCH)),
+        )
         .order_by("currency")
     )
-    paid = {"today": {"RUB": ZERO}, "month": {"RUB": ZERO}}
+    # Every currency a top-up can be paid in is listed, at zero when nothing came in.
+    paid = {period: dict.fromkeys(CURRENCIES, ZERO) for period in ("today", "month")}
+    mismatched = 0
     for row in rows:
         currency = row["currency"].upper()
+        mismatched += row["mismatched"]
         for period in ("today", "month"):
             paid[period][currency] = paid[period].get(currency, ZERO) + _sum(row[period])
-    return paid
+    return paid, mismatched
 
 
 def _tokens_sold(now: dt.datetime, today: dt.datetime, month: dt.datetime) -> list[dict]:
@@ -179,21 +194,24 @@ def dashboard_figures(*, now: dt.datetime | None = None) -> dict:
     """Revenue and usage for today (since UTC midnight) and the last 30 days, the current state, and health.
 
     Returns ``today`` and ``month`` (each: ``deposited_znc``, ``deposited_rub`` at
-    ZNC_TO_RUB_RATE, ``paid`` = money from succeeded payments per currency (RUB
-    always present), ``spent_znc`` (purchases, positive), ``refunded_znc``,
-    ``new_users``, ``tokens_sold``); ``tokens_by_duration`` (rows of
-    ``duration_hours``, ``label``, ``today``, ``month``, ``month_bundled``,
-    bundle tokens included); ``tokens_active`` (usable: not revoked, not
-    expired), ``tokens_running`` (of those, activated), ``sessions_open``,
-    ``users_total``; ``health`` (the cached report, or None before the first
-    check). ``now`` moves the period boundaries; the current figures are always
-    as of the clock (access.selectors.usable_tokens reads it). Seven queries
+    ZNC_TO_RUB_RATE, ``paid`` = money from succeeded payments per currency (every
+    one of wallet.currencies.CURRENCIES present, RUB first), ``spent_znc``
+    (purchases, positive), ``refunded_znc``, ``new_users``, ``tokens_sold``);
+    ``tokens_by_duration`` (rows of ``duration_hours``, ``label``, ``today``,
+    ``month``, ``month_bundled``, bundle tokens included); ``tokens_active``
+    (usable: not revoked, not expired), ``tokens_running`` (of those, activated),
+    ``sessions_open``, ``users_total``, ``paid_by_currency`` (the same ``paid``,
+    as rows of ``currency``, ``today``, ``month``), ``payments_mismatched``
+    (payments whose provider reported another amount or currency: nothing
+    credited, waiting for support); ``health`` (the cached report, or None before
+    the first check). ``now`` moves the period boundaries; the current figures
+    are always as of the clock (access.selectors.usable_tokens reads it). Seven queries
     whatever the data.
     """
     now = now or timezone.now()
     today, month = _period_bounds(now)
     periods = _ledger(now, today, month)
-    paid = _paid(now, today, month)
+    paid, mismatched = _paid(now, today, month)
     tokens_by_duration = _tokens_sold(now, today, month)
     users = _users(now, today, month)
     for period in ("today", "month"):
@@ -213,5 +231,10 @@ def dashboard_figures(*, now: dt.datetime | None = None) -> dict:
         "tokens_running": tokens["running"],
         "sessions_open": ProxySession.objects.filter(ended_at__isnull=True).count(),
         "users_total": users["total"],
+        "paid_by_currency": [
+            {"currency": currency, "today": paid["today"][currency], "month": amount}
+            for currency, amount in paid["month"].items()
+        ],
+        "payments_mismatched": mismatched,
         "health": _health(now),
     }

@@ -28,11 +28,11 @@ def test_top_up_150_through_the_mock_checkout(page, alice, mock_checkout):
     page.get_by_test_id("nav-balance").click()
     page.get_by_text("150 ZNC").click()
     expect(page.locator("#id_amount")).to_have_value("150")
-    expect(page.locator("#rub-total")).to_have_text("1500.00")
+    expect(page.get_by_test_id("topup-total")).to_have_text("RUB\xa01,500.00")
     page.get_by_role("button", name="Continue to payment").click()
 
     expect(page).to_have_url(re.compile(r"/wallet/checkout/[0-9a-f-]+/$"))
-    expect(page.get_by_test_id("checkout-amount")).to_have_text("1500.00 RUB")
+    expect(page.get_by_test_id("checkout-amount")).to_have_text("RUB\xa01,500.00")
     page.get_by_role("button", name="Pay").click()
 
     expect(page.get_by_test_id("payment-status")).to_have_attribute("data-status", "succeeded")

@@ -13,7 +13,7 @@ def test_wallet_needs_login(client):
     assert client.get("/wallet/")["Location"] == "/login/?next=/wallet/"
 
 
-def test_wallet_shows_balance_presets_and_nav_balance(portal, alice):
+def test_wallet_shows_balance_presets_and_nav_balance(portal, alice, mock_payments):
     fund(alice, "18")
 
     html = portal.get("/wallet/").content.decode()
@@ -21,7 +21,7 @@ def test_wallet_shows_balance_presets_and_nav_balance(portal, alice):
     assert 'data-testid="wallet-balance">18.00' in html
     assert 'data-testid="nav-balance"' in html
     assert "18.00 ZNC" in html
-    assert "1500.00" in html  # the 150 ZNC preset priced in RUB
+    assert "<small data-preset-price>RUB\xa01,500.00</small>" in html  # the 150 ZNC preset priced in RUB
 
 
 def test_top_up_redirects_to_checkout_then_pay_credits(portal, alice, mock_payments):
@@ -31,7 +31,7 @@ def test_top_up_redirects_to_checkout_then_pay_credits(portal, alice, mock_payme
     assert response.status_code == 302
     assert response["Location"] == f"/wallet/checkout/{payment.pk}/"
     checkout = portal.get(f"/wallet/checkout/{payment.pk}/")
-    assert 'data-testid="checkout-amount">1500.00' in checkout.content.decode()
+    assert 'data-testid="checkout-amount">RUB\xa01,500.00<' in checkout.content.decode()
     pending = portal.get(f"/wallet/payments/{payment.pk}/").content.decode()
     assert '<meta http-equiv="refresh" content="3">' in pending
     assert 'data-status="pending"' in pending
