@@ -124,10 +124,11 @@ def tier_set(*, user: User, tier: str, actor: Actor = SYSTEM, now: dt.datetime |
         raise TierNotSelfServe("The enterprise tier is set by an administrator")
     if tier not in (Tier.FREE, Tier.PREMIUM):
         raise TierNotSelfServe('tier must be "premium" or "free"')
-    current = User.objects.values_list("rate_tier", flat=True).get(pk=user.pk)
-    if current == Tier.ENTERPRISE:
-        raise TierNotSelfServe("Your enterprise tier is set by an administrator: ask them to change it")
     subscription = _subscription_lock(user.pk, create=tier == Tier.PREMIUM)
+    # Read under the subscription's lock: the task's lapse changes rate_tier holding the same lock.
+    current = User.objects.values_list("rate_tier", flat=True).get(pk=user.pk)
+    if current == Tier.ENTERPRISE:  # the row made above goes with the rollback
+        raise TierNotSelfServe("Your enterprise tier is set by an administrator: ask them to change it")
     running = (
         current == Tier.PREMIUM
         and subscription is not None
