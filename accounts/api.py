@@ -160,32 +160,55 @@ class RefreshView(PublicAuthView):
         return Response(jwt_pair(user))
 
 
+# The top-up currencies, as wallet.currencies.CURRENCIES (accounts may not import wallet; a test keeps them equal).
+PREFERRED_CURRENCIES = ("RUB", "USD", "EUR")
+
+
+class MeOutput(UserOutput):
+    class Meta(UserOutput.Meta):
+        fields = [*UserOutput.Meta.fields, "preferred_currency"]
+
+
 class MeView(APIView):
     class MeInput(serializers.Serializer):
         full_name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
         password = serializers.CharField(
             min_length=8, max_length=128, required=False, allow_null=True, write_only=True, trim_whitespace=False
         )
+        preferred_currency = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=8,
+            help_text="ISO 4217: one of " + ", ".join(PREFERRED_CURRENCIES),
+        )
 
-    @extend_schema(responses={200: UserOutput}, summary="The current user")
+    @extend_schema(responses={200: MeOutput}, summary="The current user")
     def get(self, request):
-        return Response(UserOutput(request.user).data)
+        return Response(MeOutput(request.user).data)
 
     @extend_schema(
         request=MeInput,
-        responses={200: UserOutput},
-        summary="Change full name or password (a new password signs out every other session)",
+        responses={200: MeOutput},
+        summary="Change full name, password (a new password signs out every other session) or preferred currency",
     )
     def patch(self, request):
         data = self.MeInput(data=request.data)
         data.is_valid(raise_exception=True)
+        currency = data.validated_data.get("preferred_currency")
+        if currency is not None and currency.strip().upper() not in PREFERRED_CURRENCIES:
+            # Checked before anything is written, so a bad currency changes nothing else either.
+            raise DomainError(
+                f"preferred_currency must be one of {', '.join(PREFERRED_CURRENCIES)}", field="preferred_currency"
+            )
         user = services.user_update(
             user=request.user,
             full_name=data.validated_data.get("full_name"),
             password=data.validated_data.get("password"),
             ip=request_ip(request),
         )
-        return Response(UserOutput(user).data)
+        if currency is not None:
+            services.preferred_currency_set(user=user, currency=currency, ip=request_ip(request))
+        return Response(MeOutput(user).data)
 
 
 class ReferralsView(APIView):
