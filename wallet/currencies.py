@@ -89,6 +89,11 @@ def _rates() -> dict[str, CurrencyRate]:
     return rates
 
 
+def rub_price() -> Decimal:
+    """The price of 1 ZNC in roubles now (the admin-set RUB rate), for the prices shown before a payment exists."""
+    return _rates()["RUB"].znc_price
+
+
 def _order(rate: CurrencyRate) -> tuple[bool, str]:
     return (rate.currency != "RUB", rate.currency)
 

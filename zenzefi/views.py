@@ -1,9 +1,8 @@
-from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.vary import vary_on_headers
 
-from access.prices import price_table
+from access.prices import price_table, rub_rate
 from zenzefi.health import current as health_current
 from zenzefi.health import readiness
 
@@ -16,7 +15,7 @@ def home(request):
     # reference's JSON welcome, as does anyone preferring JSON over HTML.
     if request.get_preferred_type(["application/json", "text/html"]) != "text/html":
         return JsonResponse({"message": "Welcome to Zenzefi Backend", "version": VERSION, "docs": "/docs"})
-    return render(request, "home.html", {"prices": price_table(), "rub_rate": settings.ZNC_TO_RUB_RATE})
+    return render(request, "home.html", {"prices": price_table(), "rub_rate": rub_rate()})
 
 
 def health(request):

@@ -526,3 +526,12 @@ def test_yookassa_credits_only_the_amount_it_was_asked_for(yk, as_user, alice, a
     assert balance(alice) == (Decimal("150.00") if credited else 0)
     assert AuditLog.objects.filter(action="payment_mismatch").exists() is not credited
     assert_ledger_consistent()
+
+
+def test_home_page_prices_follow_the_admin_set_rouble_rate(client, admin_user):
+    currency_rate_set(currency="RUB", znc_price=Decimal("12.5"), enabled=True, actor=Actor(user=admin_user))
+
+    page = client.get("/", HTTP_ACCEPT="text/html").content.decode()
+
+    assert "1 ZNC = 12.50 RUB" in page
+    assert '<td class="num">10.00</td><td class="num">125.00</td>' in page  # 12 h: 10 ZNC
