@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from access.models import AccessToken
 from events.services import event_record
-from proxy import sessions
+from proxy import sessions, signals
 from proxy.models import ProxySession
 from zenzefi import breaker
 
@@ -193,10 +193,12 @@ def sessions_flush(*, now: float | None = None) -> dict:
         str(pk)
         for pk in AccessToken.objects.filter(pk__in=list(live), revoked_at__isnull=False).values_list("pk", flat=True)
     }
+    touched: list[str] = []
     for token_id, state in live.items():
         session_id = state.get("sid")
         if not session_id:
             continue
+        touched.append(session_id)
         last = float(state["last"])
         fields = {
             "last_activity": _at(last),
@@ -214,7 +216,12 @@ def sessions_flush(*, now: float | None = None) -> dict:
             rows.update(**fields)
         flushed += 1
     # Open rows whose live state is gone (Redis lost it, or it expired): close them once they are idle.
-    closed += _end(
-        ProxySession.objects.filter(last_activity__lt=_at(now - idle)).exclude(token_id__in=list(live)), reason="lost"
+    lost = ProxySession.objects.filter(last_activity__lt=_at(now - idle), ended_at__isnull=True).exclude(
+        token_id__in=list(live)
     )
+    lost_ids = [str(pk) for pk in lost.values_list("pk", flat=True)]
+    closed += _end(ProxySession.objects.filter(pk__in=lost_ids), reason="lost")
+    for receiver, result in signals.sessions_flushed.send_robust(sender=ProxySession, session_ids=touched + lost_ids):
+        if isinstance(result, Exception):
+            logger.error("sessions_flushed receiver %s failed: %r", getattr(receiver, "__name__", receiver), result)
     return {"flushed": flushed, "closed": closed}

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "proxy",
     "events",
     "notifications",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -302,7 +303,7 @@ ZENZEFI_DEMO = env.bool("ZENZEFI_DEMO", default=False)
 ZENZEFI_VERIFY_TLS = env.bool("ZENZEFI_VERIFY_TLS", default=True)
 ZENZEFI_CA_BUNDLE = env("ZENZEFI_CA_BUNDLE", default="")
 SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=300)
-SESSION_FLUSH_SECONDS = env.int("SESSION_FLUSH_SECONDS", default=15)
+SESSION_FLUSH_SECONDS = env.int("SESSION_FLUSH_SECONDS", default=10)  # usage figures are at most this old
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="mock")
 ENABLE_MOCK_PAYMENTS = env.bool("ENABLE_MOCK_PAYMENTS", default=False)
 
