@@ -120,6 +120,7 @@ urlpatterns = [
     path("zenzefi/", include("proxy.urls")),
     path("integrations/", include("events.urls")),
     path("notifications/", include("notifications.urls")),
+    path("usage/", include("analytics.urls")),
     # Django's set_language, and the choice is kept for the user's e-mails.
     path("i18n/setlang/", notifications_views.language_set, name="notifications-set-language"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -130,4 +131,5 @@ urlpatterns = [
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("metrics", metrics_view, name="metrics"),
     *api_urlpatterns,
+    path("", include("analytics.api_urls")),
 ]
