@@ -68,7 +68,7 @@ def test_the_workers_health_report_reaches_the_web(embedded):
         body = httpx.get(web + "/health").json()
     dashboard = run(
         embedded,
-        "from zenzefi.dashboard import dashboard_figures; h = dashboard_figures()['health'];"
+        "from analytics.dashboard import dashboard_figures; h = dashboard_figures()['health'];"
         "print(json.dumps(h and {'status': h['status'], 'checks': {c['name']: str(c['label']) for c in h['checks']}}))",
     )
 

@@ -12,7 +12,6 @@ from notifications import api as notifications_api
 from notifications import views as notifications_views
 from wallet import api as wallet_api
 from zenzefi import views
-from zenzefi.admin import dashboard_install
 from zenzefi.metrics import metrics_view
 
 
@@ -102,7 +101,6 @@ handler400 = "zenzefi.errorviews.bad_request"
 handler404 = "zenzefi.errorviews.page_not_found"
 handler500 = "zenzefi.errorviews.server_error"
 
-dashboard_install(admin.site)  # the operator dashboard on /admin/; must run before admin.site.urls is read
 # Lazy strings: each admin page renders them in its user's language.
 admin.site.site_header = _("Zenzefi Gate · admin")
 admin.site.site_title = _("Zenzefi Gate · admin")

@@ -1,9 +1,9 @@
 """The operator dashboard's figures: revenue and usage today and over 30 days, the current state, health.
 
-A selector (reads only), shown on the Django admin index by zenzefi.admin.
+A selector (reads only), shown on the Django admin index by analytics.admin.
 Periods: "today" starts at UTC midnight, "30 days" is the rolling 30 days (720 h)
 before ``now``; both end at ``now``. Each group of figures is one aggregate
-query, so the cost does not grow with the data (see tests/test_dashboard.py).
+query, so the cost does not grow with the data (see tests/analytics/test_dashboard.py).
 """
 
 import datetime as dt

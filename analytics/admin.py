@@ -7,8 +7,8 @@ How it is wired, and why this way:
 - The figures reach the template through the index view's ``extra_context``:
   ``dashboard_install`` replaces ``site.index`` on the one default site with a
   wrapper that adds ``dashboard``. ``AdminSite.get_urls`` looks ``self.index``
-  up when ``admin.site.urls`` is first read, so zenzefi/urls.py calls this just
-  before its ``urlpatterns``.
+  up when ``admin.site.urls`` is first read (zenzefi/urls.py), so
+  ``AnalyticsConfig.ready()`` calls this, before any URLconf is loaded.
 - Not a custom AdminSite: every app registers on ``admin.site`` and the
   project's admin modules (wallet, access) unregister/re-register the user
   admin there; swapping the site would have to replay all of that.
@@ -18,14 +18,14 @@ How it is wired, and why this way:
   only those allowed to see money (``DASHBOARD_PERMISSION``; superusers have
   it) get the figures. Other staff see the plain app list.
 
-This module is not discovered by ``admin.autodiscover`` (``zenzefi`` is the
-project package, not an installed app); it does nothing until called.
+Installed from the analytics app, not from zenzefi/urls.py: ``zenzefi`` imports
+no app (tests/test_import_graph.py).
 """
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
-from zenzefi.dashboard import dashboard_figures
+from analytics.dashboard import dashboard_figures
 
 DASHBOARD_PERMISSION = "wallet.view_transaction"
 

@@ -1,4 +1,4 @@
-"""The operator dashboard: zenzefi.dashboard.dashboard_figures and the admin index that shows it."""
+"""The operator dashboard: analytics.dashboard.dashboard_figures and the admin index that shows it."""
 
 import datetime as dt
 import time
@@ -16,12 +16,12 @@ from access import services as access_services
 from access.models import AccessToken
 from accounts.models import User
 from accounts.services import user_create
+from analytics.dashboard import dashboard_figures
 from proxy.models import ProxySession
 from proxy.services import session_open
 from tests.helpers import fund
 from wallet.models import Payment
 from wallet.services import SYSTEM, Actor, mock_deposit, payment_capture
-from zenzefi.dashboard import dashboard_figures
 from zenzefi.health import HEALTH_KEY
 
 pytestmark = pytest.mark.django_db
