@@ -330,7 +330,7 @@ def _endpoint_change(*, owner: User, endpoint_id, changes: dict, actor) -> Webho
             endpoint.exhausted_in_row = 0
             fields += ["enabled", "disabled_at", "disabled_reason", "failing_since", "exhausted_in_row"]
         else:
-            _disable(endpoint, "disabled by its owner")
+            _disable(endpoint, "disabled by its owner", cause="owner")
     if fields:
         endpoint.save(update_fields=[*fields, "updated_at"])
     if changed:
@@ -397,8 +397,10 @@ def delivery_redeliver(*, owner: User, endpoint_id, delivery_id, actor=None) -> 
     return row
 
 
-def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
-    """Switch an endpoint off (its row is locked by the caller); its pending deliveries end as failed."""
+def _disable(endpoint: WebhookEndpoint, reason: str, *, cause: str) -> None:
+    """Switch an endpoint off (its row is locked by the caller); its pending deliveries end as failed.
+
+    ``cause`` (failing, owner or admin) labels webhook_endpoints_disabled_total, which the alert rules watch."""
     now = timezone.now()
     endpoint.enabled = False
     endpoint.disabled_at = now
@@ -413,13 +415,14 @@ def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
         data={"endpoint_id": str(endpoint.pk), "url": endpoint.url, "reason": endpoint.disabled_reason},
     )
     logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
+    metrics.on_commit(lambda: metrics.WEBHOOK_ENDPOINTS_DISABLED.labels(cause).inc())
 
 
 @transaction.atomic
 def endpoint_admin_disable(*, endpoint_id, actor=None, reason: str = "disabled by an administrator") -> WebhookEndpoint:
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
     if endpoint.enabled:
-        _disable(endpoint, reason)
+        _disable(endpoint, reason, cause="admin")
         _audit(actor, "webhook_endpoint_admin_disable", endpoint, {"reason": reason})
     return endpoint
 
@@ -607,7 +610,7 @@ def _attempt_record(row: DeliveryAttempt, outcome: Outcome) -> None:
     if endpoint.enabled:
         reason = _disable_reason(endpoint, now)
         if reason:
-            _disable(endpoint, reason)
+            _disable(endpoint, reason, cause="failing")
 
 
 def _disable_reason(endpoint: WebhookEndpoint, now: dt.datetime) -> str:

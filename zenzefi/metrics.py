@@ -54,6 +54,9 @@ WEBHOOK_DELIVERIES = Counter(
     "Webhook delivery attempts: succeeded (2xx), failed (another status), error (no answer)",
     ["result"],
 )
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "webhook_endpoints_disabled_total", "Webhook endpoints switched off, by cause: failing, owner, admin", ["cause"]
+)
 WEBHOOK_SECONDS = Histogram("webhook_delivery_seconds", "Time of one webhook POST", buckets=LATENCY_BUCKETS)
 BEAT_TASKS = Counter("beat_task_runs_total", "Background task runs", ["task", "result"])
 
@@ -91,6 +94,32 @@ class StateCollector:
             yield GaugeMetricFamily(name, doc, value=value)
 
 
+class HealthCollector:
+    """The beat's last health report as gauges (read from the cache, no check run at scrape time):
+    health_check_up{check=database|redis|cache|zenzefi} is 1 or 0; health_report_age_seconds says how old it is.
+    Nothing is exported while no report is cached (beat not running: its own alert fires)."""
+
+    def collect(self):
+        import time
+
+        from django.core.cache import cache
+
+        from zenzefi.health import HEALTH_KEY
+
+        try:
+            report = cache.get(HEALTH_KEY)
+        except Exception:
+            report = None
+        if not report:
+            return
+        up = GaugeMetricFamily("health_check_up", "1 when it was up at the last health check", labels=["check"])
+        for name, check in sorted(report.get("checks", {}).items()):
+            up.add_metric([name], 1 if check.get("status") == "up" else 0)
+        yield up
+        age = time.time() - report.get("checked_at", 0)
+        yield GaugeMetricFamily("health_report_age_seconds", "Seconds since the last health check ran", value=age)
+
+
 class _FilesCollector:
     """prometheus_client's multiprocess collector over several directories: this host's web processes' and,
     with PROMETHEUS_WORKER_DIR, its Celery worker's (webhook deliveries and beat tasks are counted there)."""
@@ -126,4 +155,5 @@ def metrics_view(request):
         registry = REGISTRY
     state = CollectorRegistry()
     state.register(StateCollector())
+    state.register(HealthCollector())
     return HttpResponse(generate_latest(registry) + generate_latest(state), content_type=CONTENT_TYPE_LATEST)

@@ -342,6 +342,7 @@ def test_a_success_resets_the_exhausted_count(receiver, commit, alice, settings)
 
 def test_an_endpoint_failing_for_five_days_is_disabled(receiver, commit, alice):
     endpoint, _ = services.endpoint_create(owner=alice, url=receiver.url(), events=["*"])
+    disabled = REGISTRY.get_sample_value("webhook_endpoints_disabled_total", {"cause": "failing"}) or 0
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - dt.timedelta(days=4))
     receiver.answers = [503, 503]
     commit(fund, alice, "1")
@@ -353,6 +354,8 @@ def test_an_endpoint_failing_for_five_days_is_disabled(receiver, commit, alice):
     endpoint.refresh_from_db()
     assert not endpoint.enabled and endpoint.disabled_reason == "every delivery failed for 5 days"
     assert endpoint.disabled_at is not None
+    # What the WebhookEndpointsDisabled alert watches.
+    assert REGISTRY.get_sample_value("webhook_endpoints_disabled_total", {"cause": "failing"}) == disabled + 1
 
 
 def test_rotation_signs_with_both_secrets_for_24_hours(receiver, commit, alice):
