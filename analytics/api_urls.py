@@ -4,4 +4,10 @@ Each route is ``re_path(r"^api/v1/analytics/<route>/?$", View.as_view(), name=..
 the trailing slash, as every API path).
 """
 
-urlpatterns: list = []
+from django.urls import re_path
+
+from analytics import api
+
+urlpatterns: list = [
+    re_path(r"^api/v1/analytics/usage/?$", api.UsageView.as_view(), name="api-analytics-usage"),
+]

@@ -14,3 +14,9 @@ class AnalyticsConfig(AppConfig):
 
         # The operator dashboard on /admin/; runs before any URLconf reads admin.site.urls.
         dashboard_install(admin.site)
+
+        from analytics.services import usage_rollup_on_flush
+        from proxy.signals import sessions_flushed
+
+        # The daily usage rollup follows every flush of the proxy's session counters.
+        sessions_flushed.connect(usage_rollup_on_flush, dispatch_uid="analytics.usage_rollup")
