@@ -1,13 +1,18 @@
 """User-facing usage analytics: the daily rollup from the proxy's flush, the usage API and the Usage page."""
 
 import datetime as dt
+import io
+import threading
 import time
 import uuid
 
 import httpx
 import pytest
 import time_machine
+from django.core.management import call_command
+from django.db import connection
 from django.db.models import Sum
+from django.utils import timezone
 
 from access import services as access
 from access.models import AccessToken
@@ -167,6 +172,58 @@ def test_a_session_flushed_late_keeps_its_earlier_days_and_the_rollup_of_other_u
 
     assert usage_day(mine, T0.date()).user_id == alice.pk and usage_day(mine, T0.date()).requests == 3
     assert usage_day(theirs, T0.date()).user_id == bob.pk and usage_day(theirs, T0.date()).requests == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_rolling_up_the_same_sessions_write_the_same_rows(alice):
+    token = buy(alice)
+    sessions = [
+        session_of(
+            token,
+            started=T0 + dt.timedelta(minutes=i),
+            last=T0 + dt.timedelta(minutes=i, seconds=30),
+            requests=i + 1,
+            bytes_out=100,
+            ended=T0 + dt.timedelta(minutes=i, seconds=31),
+            device=f"pc-{i}",
+        )
+        for i in range(20)
+    ]
+    errors = []
+
+    def worker():
+        try:
+            usage_rollup(session_ids=[s.pk for s in sessions])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    day = usage_day(token, T0.date())
+    assert (day.requests, day.bytes_out, day.sessions_started, day.session_seconds) == (210, 2_000, 20, 600)
+    assert SessionDay.objects.count() == 20 and UsageDay.objects.count() == 1
+
+
+def test_the_rebuild_command_rewrites_lost_rollup_rows(alice):
+    token = buy(alice)
+    now = timezone.now()
+    session = session_of(token, started=now - dt.timedelta(minutes=5), last=now, requests=9, bytes_in=90)
+    flush_signal(session)
+    UsageDay.objects.all().delete()
+    out = io.StringIO()
+
+    call_command("usage_rollup", "--days", "2", stdout=out)
+
+    assert "Rolled up 1 session(s)" in out.getvalue()
+    day = usage_day(token, now.astimezone(dt.UTC).date())
+    assert (day.requests, day.bytes_in, day.sessions_started) == (9, 90, 1)
 
 
 # --- the usage API ------------------------------------------------------------------------------
