@@ -36,7 +36,7 @@ def _overlap_seconds(session: ProxySession, day: date) -> int:
 
 def _session_days(session: ProxySession) -> list[date]:
     first, last = session.started_at.astimezone(UTC).date(), session.last_activity.astimezone(UTC).date()
-    first = max(first, last - timedelta(days=MAX_SESSION_DAYS - 1))
+    first = min(max(first, last - timedelta(days=MAX_SESSION_DAYS - 1)), last)  # edited rows: never no day
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
