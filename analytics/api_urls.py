@@ -6,8 +6,9 @@ the trailing slash, as every API path).
 
 from django.urls import re_path
 
-from analytics import api
+from analytics import api, business_api
 
 urlpatterns: list = [
     re_path(r"^api/v1/analytics/usage/?$", api.UsageView.as_view(), name="api-analytics-usage"),
+    re_path(r"^api/v1/analytics/admin/global/?$", business_api.GlobalView.as_view(), name="api-analytics-admin-global"),
 ]

@@ -99,7 +99,8 @@ def _caller(case) -> str:
     """The admin for the admin operations and for changing bundles, alice for the rest."""
     path = case.operation.path
     changes_bundles = path.startswith("/api/v1/bundles") and case.method != "GET" and "/purchase" not in path
-    return "admin" if path.startswith("/api/v1/admin/") or changes_bundles else "alice"
+    admin_only = path.startswith(("/api/v1/admin/", "/api/v1/analytics/admin/"))
+    return "admin" if admin_only or changes_bundles else "alice"
 
 
 @schema.parametrize()
