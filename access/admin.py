@@ -17,9 +17,9 @@ from access.forms import BundleAdminForm
 from access.models import AccessToken, Bundle, Gift, TierPeriod, TierSubscription, TokenRenewal, TokenStatus
 from accounts.admin import ReadOnlyAdmin
 from accounts.models import User
+from accounts.services import actor_of
 from events.services import event_record
 from wallet.admin import WalletUserAdmin
-from zenzefi.api import actor_of
 
 
 def _unexpired(now: datetime) -> Q:

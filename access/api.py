@@ -14,7 +14,8 @@ from access.gifts import token_gift_pending
 from access.models import AccessToken, Bundle, Scope
 from access.prices import valid_durations
 from access.selectors import tokens_shown, usable_tokens
-from zenzefi.api import IsSuperuser, PageInput, actor_of, page_schema, paginated
+from accounts.services import actor_of
+from zenzefi.api import IsSuperuser, PageInput, page_schema, paginated
 
 MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
 

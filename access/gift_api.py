@@ -15,7 +15,8 @@ from access import gifts, services
 from access.api import PublicReadMixin, TokenOutput, _uuid
 from access.models import AccessToken, Gift, GiftStatus, Scope
 from access.selectors import gifts_of, tokens_shown
-from zenzefi.api import PageInput, actor_of, page_schema, paginated
+from accounts.services import actor_of
+from zenzefi.api import PageInput, page_schema, paginated
 from zenzefi.net import request_ip
 
 STATUS_HELP = (

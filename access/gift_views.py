@@ -25,7 +25,7 @@ from access.models import Gift, GiftStatus, Scope, TokenStatus
 from access.prices import duration_label
 from access.selectors import gifts_of
 from access.views import SCOPE_HELP, _now_iso, _own_token, gift_error_show, gift_link_page, pending_gift_of
-from zenzefi.api import actor_of
+from accounts.services import actor_of
 from zenzefi.errors import DomainError, NotFound, RateLimited
 from zenzefi.net import request_ip
 

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import tiers
-from zenzefi.api import actor_of
+from accounts.services import actor_of
 
 
 class TierOutput(serializers.Serializer):

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from access import tiers
 from access.templatetags.tiers import requests_per_minute
 from access.views import _show_error
-from zenzefi.api import actor_of
+from accounts.services import actor_of
 from zenzefi.errors import DomainError
 
 

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -22,14 +22,15 @@ from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.vary import vary_on_headers
 
 from access import gifts, renewal, services
 from access.forms import AutoRenewalSettingsForm, GiftForm, TokenChoiceForm
 from access.models import AccessToken, Bundle, Gift, GiftStatus, Scope, TokenStatus
-from access.prices import duration_label, price_table, token_price
+from access.prices import duration_label, price_table, rub_rate, token_price
 from access.selectors import tokens_shown, usable_tokens
+from accounts.services import actor_of
 from wallet.errors import InsufficientFunds
-from zenzefi.api import actor_of
 from zenzefi.errors import DomainError, NotFound
 
 SCOPE_HELP = {
@@ -37,6 +38,7 @@ SCOPE_HELP = {
     Scope.CERTIFICATES_ONLY: _("Only the certificate pages: search, details, import, export and updates."),
 }
 TOKENS_PER_PAGE = 25
+VERSION = "1.0.0"  # of the API, in the home page's JSON welcome
 
 
 def _znc(amount: Decimal) -> str:
@@ -352,3 +354,13 @@ def auto_renewal_settings(request):
     )
     messages.success(request, gettext("Auto-renewal settings saved."))
     return redirect("accounts:profile")
+
+
+@vary_on_headers("Accept")
+def home(request):
+    """``/``: the price list for browsers; the reference's JSON welcome for everyone else."""
+    # Browsers name text/html in Accept; curl, httpx and monitoring probes send */* or nothing and get the
+    # reference's JSON welcome, as does anyone preferring JSON over HTML.
+    if request.get_preferred_type(["application/json", "text/html"]) != "text/html":
+        return JsonResponse({"message": "Welcome to Zenzefi Backend", "version": VERSION, "docs": "/docs"})
+    return render(request, "home.html", {"prices": price_table(), "rub_rate": rub_rate()})

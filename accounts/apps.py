@@ -11,8 +11,11 @@ class AccountsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts import checks, schema  # noqa: F401  register the deploy checks and the OpenAPI auth scheme
+        from accounts.models import User
+        from zenzefi import metrics
 
         post_migrate.connect(_create_cache_table, sender=self)
+        metrics.state_gauge_register("total_users", "Active users", lambda: User.objects.filter(is_active=True).count())
 
 
 def _create_cache_table(using="default", **kwargs) -> None:

@@ -2,6 +2,7 @@
 
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.utils.translation import gettext_noop
 from accounts.models import REFERRAL_CODE_ALPHABET, REFERRAL_CODE_LENGTH, AuditLog, CacheRepair, User
 from zenzefi import breaker, metrics, ratelimit, rediscache
 from zenzefi.errors import DomainError
+from zenzefi.net import request_ip
 
 logger = logging.getLogger(__name__)
 
@@ -322,3 +324,28 @@ def audit_prune(*, older_than_days: int | None = None) -> int:
     days = older_than_days if older_than_days is not None else settings.AUDIT_RETENTION_DAYS
     deleted, _ = AuditLog.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked for a change, for the audit log."""
+
+    user: User | None = None
+    ip: str | None = None
+    user_agent: str = ""
+
+    def audit(self, action: str, obj, details: dict) -> None:
+        audit_record(actor=self.user, action=action, obj=obj, ip=self.ip, user_agent=self.user_agent, details=details)
+
+
+SYSTEM = Actor()
+
+
+def actor_of(request) -> Actor:
+    """The Actor for a DRF or Django request: its user (if signed in), IP and User-Agent."""
+    user = getattr(request, "user", None)
+    return Actor(
+        user=user if user is not None and user.is_authenticated else None,
+        ip=request_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )

@@ -13,9 +13,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
+from accounts.services import actor_of
 from events import registry, services
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
-from zenzefi.api import actor_of
 
 
 class EventTypeFilter(admin.SimpleListFilter):

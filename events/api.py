@@ -5,9 +5,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.services import actor_of
 from events import registry, services
 from events.models import DeliveryAttempt, WebhookEndpoint
-from zenzefi.api import PageInput, actor_of, page_schema, paginated
+from zenzefi.api import PageInput, page_schema, paginated
 
 
 class EndpointOutput(serializers.ModelSerializer):

@@ -20,10 +20,10 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from accounts.services import actor_of
 from events import registry, services
 from events.forms import EndpointForm
 from events.models import DeliveryAttempt, WebhookEndpoint
-from zenzefi.api import actor_of
 from zenzefi.errors import DomainError, NotFound
 
 SECRET_SESSION_KEY = "events_secret_once"  # noqa: S105  a session key's name

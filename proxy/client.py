@@ -1,19 +1,13 @@
 """The one pooled HTTP client to the upstream Zenzefi, per event loop."""
 
 import asyncio
-import ssl
 
 import httpx
 from django.conf import settings
 
+from zenzefi.net import upstream_tls_verify
+
 _clients: dict[int, httpx.AsyncClient] = {}
-
-
-def _verify():
-    if settings.ZENZEFI_CA_BUNDLE:
-        return ssl.create_default_context(cafile=settings.ZENZEFI_CA_BUNDLE)
-    # Turning verification off is an explicit setting (ZENZEFI_VERIFY_TLS=false), never a default.
-    return settings.ZENZEFI_VERIFY_TLS
 
 
 def client() -> httpx.AsyncClient:
@@ -21,7 +15,7 @@ def client() -> httpx.AsyncClient:
     found = _clients.get(loop_id)
     if found is None:
         found = httpx.AsyncClient(
-            verify=_verify(),
+            verify=upstream_tls_verify(),
             follow_redirects=False,
             timeout=httpx.Timeout(settings.PROXY_READ_TIMEOUT, connect=settings.PROXY_CONNECT_TIMEOUT),
             limits=httpx.Limits(

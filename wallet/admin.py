@@ -7,10 +7,10 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin, UserAdmin
 from accounts.models import User
+from accounts.services import actor_of
 from wallet import services
 from wallet.forms import AdjustBalanceForm
 from wallet.models import CurrencyRate, Payment, Transaction
-from zenzefi.api import actor_of
 from zenzefi.errors import DomainError
 
 

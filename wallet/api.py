@@ -14,12 +14,13 @@ from rest_framework.views import APIView
 
 from accounts.api import UserOutput
 from accounts.models import AuditLog, User
+from accounts.services import actor_of
 from wallet import currencies, services
 from wallet.errors import PaymentNotFound
 from wallet.models import Payment, Transaction
 from wallet.providers import get_provider
 from wallet.providers.signing import parse_signed_webhook
-from zenzefi.api import IsSuperuser, PageInput, actor_of, page_schema, paginated
+from zenzefi.api import IsSuperuser, PageInput, page_schema, paginated
 
 MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
 

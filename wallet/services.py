@@ -7,7 +7,6 @@ The invariant kept here: for every user, ``balance == sum(transaction amounts)``
 
 import logging
 import uuid
-from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.conf import settings
@@ -16,7 +15,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import User
-from accounts.services import audit_record, referral_bonus_key, user_active_changed
+from accounts.services import SYSTEM, Actor, referral_bonus_key, user_active_changed
 from events.registry import money
 from events.services import event_record
 from wallet import currencies
@@ -27,21 +26,6 @@ from zenzefi import metrics
 from zenzefi.errors import DomainError
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asked for a change, for the audit log."""
-
-    user: User | None = None
-    ip: str | None = None
-    user_agent: str = ""
-
-    def audit(self, action: str, obj, details: dict) -> None:
-        audit_record(actor=self.user, action=action, obj=obj, ip=self.ip, user_agent=self.user_agent, details=details)
-
-
-SYSTEM = Actor()
 
 
 def _money(amount) -> Decimal:

@@ -9,13 +9,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from accounts.services import preferred_currency_set
+from accounts.services import actor_of, preferred_currency_set
 from wallet import currencies, services
 from wallet.currencies import CurrencyUnavailable
 from wallet.formatting import money
 from wallet.forms import PRESETS, HistoryFilterForm, TopUpForm
 from wallet.models import Payment, Transaction
-from zenzefi.api import actor_of
 from zenzefi.errors import DomainError
 from zenzefi.net import request_ip
 

@@ -5,8 +5,6 @@ from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from zenzefi.net import request_ip
-
 
 class IsSuperuser(BasePermission):
     message = "Superuser permissions required"
@@ -52,15 +50,3 @@ def paginated(queryset, serializer_class, *, limit: int, offset: int, context=No
     total = queryset.count()
     items = serializer_class(queryset[offset : offset + limit], many=True, context=context or {}).data
     return Response({"items": items, "total": total, "limit": limit, "offset": offset})
-
-
-def actor_of(request):
-    """The wallet's Actor for a DRF or Django request (imported lazily: zenzefi sits above the apps)."""
-    from wallet.services import Actor
-
-    user = getattr(request, "user", None)
-    return Actor(
-        user=user if user is not None and user.is_authenticated else None,
-        ip=request_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", ""),
-    )

@@ -1,7 +1,7 @@
 """ASGI entry point.
 
-``/api/v1/proxy`` goes to the proxy's raw ASGI app (the hot path skips Django's
-request machinery and middleware entirely), and so do the health probes;
+``/api/v1/proxy`` goes to the proxy's raw ASGI app, named in ``settings.PROXY_ASGI_APP`` (the hot path skips
+Django's request machinery and middleware entirely), and so do the health probes;
 everything else goes to Django, with its request body limited (``zenzefi.bodylimit``).
 """
 
@@ -13,12 +13,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zenzefi.settings")
 
 django_application = get_asgi_application()
 
-from proxy import client as upstream_client  # noqa: E402  (needs Django set up)
-from proxy import sessions  # noqa: E402
-from proxy.app import PREFIX, proxy_app  # noqa: E402
-from zenzefi import aioredis  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.utils.module_loading import import_string  # noqa: E402
+
+from zenzefi import aioredis  # noqa: E402  (needs Django set up)
 from zenzefi.bodylimit import body_limited  # noqa: E402
 from zenzefi.health import HEALTH_PATHS, asgi_health  # noqa: E402
+
+# Named in settings, not imported: zenzefi imports no app (tests/test_import_graph.py).
+proxy_app = import_string(settings.PROXY_ASGI_APP)
+PREFIX = import_string(settings.PROXY_ASGI_PREFIX)
+shutdown_hooks = [import_string(path) for path in settings.ASGI_SHUTDOWN_HOOKS]
 
 
 async def application(scope, receive, send):
@@ -39,8 +44,8 @@ async def _lifespan(receive, send):
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await sessions.flush_bytes()
-            await upstream_client.close()
+            for hook in shutdown_hooks:  # the proxy's: its sessions' byte counts, then its upstream pool
+                await hook()
             await aioredis.close()
             await send({"type": "lifespan.shutdown.complete"})
             return

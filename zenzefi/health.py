@@ -27,6 +27,7 @@ from django.core.cache import cache
 from django.db import connection, connections
 
 from zenzefi import database
+from zenzefi.net import upstream_tls_verify
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +87,8 @@ def _shared_cache() -> dict:
 
 
 def _zenzefi(timeout: float) -> dict:
-    from proxy.client import _verify
-
     url = settings.ZENZEFI_TARGET_URL
-    with httpx.Client(verify=_verify(), timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    with httpx.Client(verify=upstream_tls_verify(), timeout=timeout, follow_redirects=False, trust_env=False) as client:
         response = client.head(url + "/")
     if response.status_code >= 500:
         raise RuntimeError(f"HTTP {response.status_code}")

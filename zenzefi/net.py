@@ -1,6 +1,7 @@
-"""The client's address, as far as it can be believed."""
+"""The client's address, as far as it can be believed; how to trust the upstream Zenzefi's TLS."""
 
 import ipaddress
+import ssl
 from functools import lru_cache
 
 from django.conf import settings
@@ -59,3 +60,11 @@ def is_local_or_trusted(request) -> bool:
     except ValueError:
         return False
     return ip.is_loopback or _is_trusted(str(ip), networks)
+
+
+def upstream_tls_verify() -> ssl.SSLContext | bool:
+    """``verify=`` for HTTP clients to the upstream Zenzefi (the proxy's pool and the health check)."""
+    if settings.ZENZEFI_CA_BUNDLE:
+        return ssl.create_default_context(cafile=settings.ZENZEFI_CA_BUNDLE)
+    # Turning verification off is an explicit setting (ZENZEFI_VERIFY_TLS=false), never a default.
+    return settings.ZENZEFI_VERIFY_TLS

@@ -79,6 +79,12 @@ MIDDLEWARE = [
 ROOT_URLCONF = "zenzefi.urls"
 WSGI_APPLICATION = None
 ASGI_APPLICATION = "zenzefi.asgi.application"
+# What zenzefi/asgi.py routes ahead of Django, by dotted path (zenzefi imports no app): the proxy's raw ASGI app
+# under its prefix (proxy.app.PREFIX, written once there), and the coroutines run at shutdown, in this order
+# (the sessions' last byte counts, then the upstream pool; zenzefi's own Redis client closes after them).
+PROXY_ASGI_APP = "proxy.app.proxy_app"
+PROXY_ASGI_PREFIX = "proxy.app.PREFIX"
+ASGI_SHUTDOWN_HOOKS = ["proxy.sessions.flush_bytes", "proxy.client.close"]
 
 TEMPLATES = [
     {

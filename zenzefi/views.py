@@ -1,21 +1,7 @@
 from django.http import JsonResponse
-from django.shortcuts import render
-from django.views.decorators.vary import vary_on_headers
 
-from access.prices import price_table, rub_rate
 from zenzefi.health import current as health_current
 from zenzefi.health import readiness
-
-VERSION = "1.0.0"
-
-
-@vary_on_headers("Accept")
-def home(request):
-    # Browsers name text/html in Accept; curl, httpx and monitoring probes send */* or nothing and get the
-    # reference's JSON welcome, as does anyone preferring JSON over HTML.
-    if request.get_preferred_type(["application/json", "text/html"]) != "text/html":
-        return JsonResponse({"message": "Welcome to Zenzefi Backend", "version": VERSION, "docs": "/docs"})
-    return render(request, "home.html", {"prices": price_table(), "rub_rate": rub_rate()})
 
 
 def health(request):
