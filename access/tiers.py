@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from access.models import LONG_RENEWAL_LEAD, TierPeriod, TierSubscription
+from access.renewal import Outcome
 from accounts.models import User
 from events.registry import moment, money
 from events.services import event_record
@@ -164,12 +165,6 @@ def tier_set(*, user: User, tier: str, actor: Actor = SYSTEM, now: dt.datetime |
 
 
 # --- The beat task ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    renewed: bool
-    reason: str = ""
 
 
 def _due(now: dt.datetime) -> Q:
