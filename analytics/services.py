@@ -59,11 +59,14 @@ def usage_rollup(*, session_ids: Iterable) -> int:
         return 0
     # One rollup per token at a time (advisory locks, in a fixed order so two workers cannot deadlock):
     # a worker rewriting a token's day reads the SessionDay rows the other one has already committed.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('analytics.usage:' || t)) FROM unnest(%s::text[]) AS t ORDER BY t",
-            [tokens],
-        )
+    # SQLite (the embedded default) has one writer at a time anyway.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('analytics.usage:' || t)) FROM unnest(%s::text[]) AS t "
+                "ORDER BY t",
+                [tokens],
+            )
     sessions = list(ProxySession.objects.filter(pk__in=ids).order_by("pk"))
     earlier: dict[str, list[dict]] = {}
     for row in SessionDay.objects.filter(session__in=sessions).values(

@@ -104,8 +104,9 @@ def test_device_sessions_and_token_invalidation_cross_processes(embedded):
             "from proxy import sessions; from proxy.services import sessions_flush;"
             "live = sessions.snapshot_all(); flushed = sessions_flush();"
             "from proxy.models import ProxySession; row = ProxySession.objects.get();"
+            "from analytics.models import UsageDay; day = UsageDay.objects.get();"
             "print(json.dumps({'live': live, 'flushed': flushed, 'requests': row.request_count,"
-            " 'bytes_out': row.bytes_out}))",
+            " 'bytes_out': row.bytes_out, 'rolled_up': [day.requests, day.bytes_out == row.bytes_out]}))",
         )
         # The worker revokes the token: its cache drop must reach the web's next request.
         run(
@@ -123,6 +124,7 @@ def test_device_sessions_and_token_invalidation_cross_processes(embedded):
     assert int(live["bout"]) > 0
     assert seen["flushed"] == {"flushed": 1, "closed": 0}
     assert (seen["requests"], seen["bytes_out"] > 0) == (1, True)
+    assert seen["rolled_up"] == [1, True]  # the usage rollup runs on SQLite too
     assert closed == {"flushed": 1, "closed": 1}
 
 
