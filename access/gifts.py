@@ -24,7 +24,7 @@ from django.utils.translation import gettext_noop
 
 from access.crypto import secret_digest, secret_encrypt, secret_generate
 from access.models import AccessToken, Gift, GiftStatus, Scope
-from access.services import TokenNotFound, token_cache_drop, token_purchase
+from access.services import TokenNotFound, token_cache_drop, token_purchase, token_unknown_forget
 from accounts.models import User
 from events.registry import moment
 from events.services import event_record, task_send
@@ -307,6 +307,7 @@ def gift_claim(*, user: User, code: str, accept: bool, actor: Actor = SYSTEM) ->
         ]
     )
     token_cache_drop(old_digest)
+    token_unknown_forget(token.secret_digest)
     referral = _referral_through_gift(user, gift, actor)
     actor.audit(
         "gift_claim",

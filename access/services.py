@@ -4,12 +4,14 @@ Money moves only through wallet.services.balance_change, inside the same
 transaction as the token change it pays for or refunds.
 """
 
+import asyncio
 import datetime as dt
 import json
 import logging
 from dataclasses import asdict, dataclass
 from decimal import ROUND_DOWN, Decimal
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -38,6 +40,8 @@ from zenzefi.errors import Conflict, DomainError, NotFound
 logger = logging.getLogger(__name__)
 
 FACTS_CACHE_KEY = "access:token:{}"
+# A digest no token has: remembered for TOKEN_UNKNOWN_CACHE_SECONDS so a spray of random secrets costs no query.
+UNKNOWN_CACHE_KEY = "access:unknown:{}"
 
 
 class InvalidDuration(DomainError):
@@ -124,6 +128,23 @@ def _cache_key(digest: str) -> str:
     return FACTS_CACHE_KEY.format(digest)
 
 
+def _unknown_key(digest: str) -> str:
+    return UNKNOWN_CACHE_KEY.format(digest)
+
+
+def _cached(digest: str) -> tuple[str | None, bool]:
+    """The cached facts and whether the digest is marked unknown, in one round trip (an outage reads as neither)."""
+    found = rediscache.safe_get_many([_cache_key(digest), _unknown_key(digest)])
+    return found.get(_cache_key(digest)), _unknown_key(digest) in found
+
+
+def token_unknown_forget(digest: str) -> None:
+    """A token now has this digest (created, or its secret rotated): drop an "unknown" mark when that commits.
+
+    Random 64-character secrets make such a mark impossible in practice; dropping it keeps the rule exact."""
+    transaction.on_commit(lambda: rediscache.safe_delete(_unknown_key(digest)))
+
+
 def _cache_put(digest: str, facts: TokenFacts, now: dt.datetime) -> None:
     timeout = settings.TOKEN_CACHE_SECONDS
     if facts.expires_at is not None:
@@ -143,7 +164,9 @@ def token_cache_drop(digest: str) -> None:
 def token_validate(secret: str) -> TokenFacts | None:
     """The facts of a usable token, or None (unknown, revoked, expired, owner deactivated).
 
-    Cache first, database on a miss. Revocation and activation drop the cache
+    Cache first, database on a miss. A digest no token has is remembered as
+    unknown for TOKEN_UNKNOWN_CACHE_SECONDS (revoked and expired ones are not:
+    they are asked each time, as before). Revocation and activation drop the cache
     entry when they commit; an entry never outlives the token's expiry and is
     re-checked against the clock and the owner's state on every read. A pending
     gift's facts say so (``gift_pending``) and are not cached: the proxy refuses
@@ -153,11 +176,13 @@ def token_validate(secret: str) -> TokenFacts | None:
         return None
     digest = secret_digest(secret)
     now = timezone.now()
-    raw = rediscache.safe_get(_cache_key(digest))  # a cache outage is a miss: the database decides
+    raw, unknown = _cached(digest)  # a cache outage is a miss: the database decides
     if cache_repairs_due():
         # The cache is back after an outage: make the invalidations it missed before trusting it.
         cache_repairs_after_outage()
-        raw = rediscache.safe_get(_cache_key(digest))
+        raw, unknown = _cached(digest)
+    if unknown:
+        return None
     if raw is not None:
         facts = TokenFacts.loads(raw)
         if facts.expired(now):
@@ -167,7 +192,10 @@ def token_validate(secret: str) -> TokenFacts | None:
             return None
         return facts
     token = AccessToken.objects.select_related("user").filter(secret_digest=digest).first()
-    if token is None or token.revoked_at is not None or not token.user.is_active:
+    if token is None:
+        rediscache.safe_set(_unknown_key(digest), 1, timeout=settings.TOKEN_UNKNOWN_CACHE_SECONDS)
+        return None
+    if token.revoked_at is not None or not token.user.is_active:
         return None
     facts = TokenFacts.of(token)
     if facts.expired(now):
@@ -215,26 +243,57 @@ def facts_from_cache(raw: bytes | None) -> TokenFacts | None:
     return None if facts.expired(timezone.now()) else facts
 
 
+# (event loop, digest) → the database read in flight for it: concurrent cache misses share one query.
+_INFLIGHT: dict[tuple, asyncio.Task] = {}
+
+
+async def _validate_once(digest: str, secret: str) -> TokenFacts | None:
+    """token_validate in a thread, at most one at a time per digest in this process; the others await it.
+
+    Shielded: a waiter that is cancelled (its client went away) does not cancel the read the others await.
+    """
+    key = (asyncio.get_running_loop(), digest)
+    task = _INFLIGHT.get(key)
+    if task is None:
+        task = asyncio.ensure_future(sync_to_async(token_validate, thread_sensitive=False)(secret))
+        _INFLIGHT[key] = task
+
+        def finished(done: asyncio.Task) -> None:
+            _INFLIGHT.pop(key, None)
+            if not done.cancelled():
+                done.exception()  # retrieved: no "never retrieved" warning if every waiter went away
+
+        task.add_done_callback(finished)
+    return await asyncio.shield(task)
+
+
 async def token_validate_async(secret: str) -> TokenFacts | None:
     """token_validate for the async proxy: Redis only on a warm path, the database on a miss."""
-    from asgiref.sync import sync_to_async
-
     from zenzefi import aioredis
 
-    if not aioredis.usable() or not secret or len(secret) > 256:
-        return await sync_to_async(token_validate, thread_sensitive=False)(secret)
-    redis = aioredis.client()
+    if not secret or len(secret) > 256:
+        return None
     digest = secret_digest(secret)
+    if not aioredis.usable():
+        return await _validate_once(digest, secret)
+    redis = aioredis.client()
     known = _KNOWN.get(digest)
-    keys = list(token_cache_keys(digest, known.user_id)) if known else [cache.make_key(_cache_key(digest))]
+    # Known: its facts and its owner's "deactivated" mark; otherwise its facts and the "unknown digest" mark.
+    keys = (
+        list(token_cache_keys(digest, known.user_id))
+        if known
+        else [cache.make_key(_cache_key(digest)), cache.make_key(_unknown_key(digest))]
+    )
     try:
         values = await aioredis.call(redis.mget(keys))
     except Exception:  # Redis down (the breaker logs it): the database still knows
-        return await sync_to_async(token_validate, thread_sensitive=False)(secret)
+        return await _validate_once(digest, secret)
     if cache_repairs_due():  # Redis is back after an outage: token_validate repairs it, then decides
-        return await sync_to_async(token_validate, thread_sensitive=False)(secret)
+        return await _validate_once(digest, secret)
     if values[0] is None:
-        facts = await sync_to_async(token_validate, thread_sensitive=False)(secret)
+        if known is None and values[1] is not None:
+            return None  # no token has this digest (asked less than TOKEN_UNKNOWN_CACHE_SECONDS ago)
+        facts = await _validate_once(digest, secret)
         if facts is not None and not facts.gift_pending:
             _remember(digest, facts)
         return facts
@@ -246,7 +305,7 @@ async def token_validate_async(secret: str) -> TokenFacts | None:
         try:
             blocked = await aioredis.call(redis.get(token_cache_keys(digest, facts.user_id)[1]))
         except Exception:
-            return await sync_to_async(token_validate, thread_sensitive=False)(secret)
+            return await _validate_once(digest, secret)
     else:
         blocked = values[1]
     return None if blocked else facts
@@ -296,6 +355,7 @@ def _new_token(*, user_id, duration_hours: int, scope: str, cost: Decimal, purch
         purchase=purchase,
         bundle=bundle,
     )
+    token_unknown_forget(token.secret_digest)
     event_record(
         type="token.purchased",
         user=user_id,

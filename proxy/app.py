@@ -81,9 +81,42 @@ def _proxy_rate() -> ratelimit.Rate | None:
     return ratelimit.Rate.parse(settings.RATE_LIMIT_PROXY) if settings.RATE_LIMIT_ENABLED else None
 
 
-def _limited(decision: ratelimit.Decision) -> Reject:
+def _limited(decision: ratelimit.Decision, detail: str | None = None) -> Reject:
     headers = [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
-    return Reject(429, decision.error().detail, headers)
+    return Reject(429, decision.error(detail).detail, headers)
+
+
+# Invalid tokens per client IP: a spray of guessed secrets is refused by Redis before it reaches the database.
+INVALID_BUCKET = "proxy_invalid"
+
+
+def _invalid_rate() -> ratelimit.Rate | None:
+    return ratelimit.Rate.parse(settings.RATE_LIMIT_PROXY_INVALID) if settings.RATE_LIMIT_ENABLED else None
+
+
+def _flooding(decision: ratelimit.Decision) -> Reject:
+    return _limited(
+        decision,
+        f"Too many invalid access tokens from your address. Try again in {decision.retry_after} seconds.",
+    )
+
+
+async def _refuse_flooding(ip: str) -> None:
+    """Before a token is looked up (cold path, /status): an address over its invalid-token limit gets 429."""
+    if (rate := _invalid_rate()) is not None:
+        decision = await ratelimit.check_async(INVALID_BUCKET, ip, rate)
+        if not decision.allowed:
+            metrics.RATE_LIMITED.labels(INVALID_BUCKET).inc()
+            raise _flooding(decision)
+
+
+async def _invalid_token(ip: str) -> Reject:
+    """The token is unknown, revoked, expired or malformed: counted for the address; 401, or 429 over the limit."""
+    if (rate := _invalid_rate()) is not None:
+        decision = await ratelimit.hit_async(INVALID_BUCKET, ip, rate)
+        if not decision.allowed:
+            return _flooding(decision)
+    return Reject(401, "Invalid or expired access token")
 
 
 async def _json(send, status: int, body: dict, headers: list | None = None) -> None:
@@ -221,9 +254,11 @@ class ProxyApp:
         secret, _device, _mode = self._credentials(request)
         if not secret:
             raise Reject(401, "Authentication required: provide X-Access-Token header")
+        ip = request.ip or "unknown"
+        await _refuse_flooding(ip)
         facts = await token_validate_async(secret)
         if facts is None:
-            raise Reject(401, "Invalid or expired access token")
+            raise await _invalid_token(ip)
         if facts.gift_pending:
             raise Reject(401, GIFT_PENDING_DETAIL)
         now = datetime.now(UTC)
@@ -349,7 +384,7 @@ class ProxyApp:
             return None
         facts = None if outcome == "blocked" else facts_from_cache(raw)
         if facts is None:
-            raise Reject(401, "Invalid or expired access token")
+            raise await _invalid_token(ip or "unknown")
         if outcome == "denied":
             raise self._denied(facts.scope, shown)
         if outcome == "limited":
@@ -358,9 +393,13 @@ class ProxyApp:
         return facts, touch, decision
 
     async def _check_cold(self, secret, device, path, shown, ip, agent, mode) -> tuple:
+        # An address over its invalid-token limit is refused here, even with a valid token this process has not
+        # seen yet: the cold path is the one that can reach the database. A known valid token (warm) is never
+        # refused for it: that check would cost the warm path a Redis round trip.
+        await _refuse_flooding(ip or "unknown")
         facts = await token_validate_async(secret)
         if facts is None:
-            raise Reject(401, "Invalid or expired access token")
+            raise await _invalid_token(ip or "unknown")
         if facts.gift_pending:
             raise Reject(401, GIFT_PENDING_DETAIL)
         if path is None or not scope_allows(facts.scope, path):

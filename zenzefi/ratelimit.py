@@ -155,13 +155,25 @@ def hit(bucket: str, key: str, rate: Rate) -> Decision:
 
 async def hit_async(bucket: str, key: str, rate: Rate) -> Decision:
     """``hit`` for async code (the proxy), through the event loop's Redis client."""
+    decision = await _evaluate_async(bucket, key, rate, record=True)
+    if not decision.allowed:
+        metrics.RATE_LIMITED.labels(bucket).inc()
+    return decision
+
+
+async def check_async(bucket: str, key: str, rate: Rate) -> Decision:
+    """``check`` for async code: whether one more hit would be allowed, without counting one."""
+    return await _evaluate_async(bucket, key, rate, record=False)
+
+
+async def _evaluate_async(bucket: str, key: str, rate: Rate, *, record: bool) -> Decision:
     from asgiref.sync import sync_to_async
 
     from zenzefi import aioredis
 
     redis = aioredis.client()
     if redis is None:
-        return await sync_to_async(hit, thread_sensitive=False)(bucket, key, rate)
+        return await sync_to_async(_evaluate, thread_sensitive=False)(f"rl:{bucket}:{key}", rate, record=record)
     now = int(time.time() * 1000)
     window = rate.seconds * 1000
     if not aioredis.usable():  # Redis is down (the breaker logged it): the limiter fails open
@@ -169,16 +181,11 @@ async def hit_async(bucket: str, key: str, rate: Rate) -> Decision:
     try:
         script = redis.register_script(_SCRIPT)
         member = f"{now}:{secrets.token_hex(4)}"
-        allowed, count, first = (
-            int(v)
-            for v in await aioredis.call(script(keys=[f"rl:{bucket}:{key}"], args=[now, window, rate.count, member, 1]))
-        )
+        args = [now, window, rate.count, member, int(record)]
+        allowed, count, first = (int(v) for v in await aioredis.call(script(keys=[f"rl:{bucket}:{key}"], args=args)))
     except Exception:  # the limiter fails open (aioredis.call fed the breaker)
         return Decision(True, rate.count, rate.count, math.ceil((now + window) / 1000), 0)
-    decision = decide(rate, now, allowed, count, first)
-    if not decision.allowed:
-        metrics.RATE_LIMITED.labels(bucket).inc()
-    return decision
+    return decide(rate, now, allowed, count, first)
 
 
 def decide(rate: Rate, now_ms: int, allowed: int, count: int, first_ms: int) -> Decision:

@@ -81,6 +81,14 @@ def safe_get(key: str, default=None):
         return default
 
 
+def safe_get_many(keys: list[str]) -> dict:
+    try:
+        return cache.get_many(keys)
+    except Exception:
+        logger.debug("cache get_many failed", exc_info=True)
+        return {}
+
+
 def safe_set(key: str, value, timeout=None) -> bool:
     try:
         cache.set(key, value, timeout=timeout)

@@ -291,6 +291,8 @@ RATE_LIMIT_API_PREMIUM = env("RATE_LIMIT_API_PREMIUM", default="500/60")  # "ent
 PREMIUM_PRICE_ZNC = Decimal(env.str("PREMIUM_PRICE_ZNC", default="10.00"))
 PREMIUM_PERIOD_DAYS = env.int("PREMIUM_PERIOD_DAYS", default=30)
 RATE_LIMIT_PROXY = env("RATE_LIMIT_PROXY", default="1000/60")
+# Invalid access tokens per client IP on the proxy: over it, 429 before any token look-up.
+RATE_LIMIT_PROXY_INVALID = env("RATE_LIMIT_PROXY_INVALID", default="30/60")
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
 
 # --- Product ----------------------------------------------------------------------------------
@@ -396,6 +398,8 @@ PAYMENT_PROVIDER_BY_CURRENCY = {
 TOKEN_ENCRYPTION_KEY = env("TOKEN_ENCRYPTION_KEY", default="")
 # How long validated token facts stay in the cache before the database is asked again.
 TOKEN_CACHE_SECONDS = env.int("TOKEN_CACHE_SECONDS", default=300)
+# How long a digest no token has is remembered as unknown (no query for it meanwhile).
+TOKEN_UNKNOWN_CACHE_SECONDS = env.int("TOKEN_UNKNOWN_CACHE_SECONDS", default=60)
 REFERRAL_BONUS_PERCENT = Decimal(env.str("REFERRAL_BONUS_PERCENT", default="10"))
 REFERRAL_MIN_PURCHASE = Decimal(env.str("REFERRAL_MIN_PURCHASE", default="100"))
 
