@@ -137,6 +137,26 @@ def token_table_locked(seconds: float):
         holder.join()
 
 
+def run_async(coro):
+    """``asyncio.run`` in a thread of its own: Playwright's sync API may hold a running loop in this one."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised below, in the test's thread
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def validate_all(secret: str, count: int):
     async def run():
         try:
@@ -144,7 +164,7 @@ def validate_all(secret: str, count: int):
         finally:
             await aioredis.close()
 
-    return asyncio.run(run())
+    return run_async(run())
 
 
 def test_a_cache_expiry_under_50_concurrent_requests_reads_the_database_once(alice, token_queries):
@@ -183,7 +203,7 @@ def test_a_failed_read_reaches_every_waiter_and_leaves_nothing_behind(alice, mon
         finally:
             await aioredis.close()
 
-    results = asyncio.run(ten())
+    results = run_async(ten())
 
     assert len(calls) == 1
     assert [str(r) for r in results] == ["database gone"] * 10
@@ -208,7 +228,7 @@ def test_a_cancelled_waiter_does_not_cancel_the_shared_read(alice, token_queries
         finally:
             await aioredis.close()
 
-    facts, leaving = asyncio.run(scenario())
+    facts, leaving = run_async(scenario())
 
     assert facts.token_id == str(token.pk)
     assert leaving.cancelled()
