@@ -1,4 +1,7 @@
+import threading
 from decimal import Decimal
+
+from django.db import connection
 
 from accounts.models import User
 from wallet.services import balance_change
@@ -29,3 +32,28 @@ def html(response) -> str:
 def messages_of(response) -> list[str]:
     """The texts of the messages a portal page shows."""
     return [str(m) for m in response.context["messages"]]
+
+
+def run_at_once(calls) -> tuple[list, list]:
+    """Run each callable in its own thread, all released together by a barrier (two workers, ten clicks).
+
+    Returns (results, errors) in completion order; each thread closes its database connection.
+    """
+    barrier = threading.Barrier(len(calls))
+    results, errors = [], []
+
+    def worker(call):
+        try:
+            barrier.wait()
+            results.append(call())
+        except Exception as exc:  # reported to the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors

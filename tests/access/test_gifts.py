@@ -1,11 +1,9 @@
 """Gift services on the real database: every transition and every refusal, with the whole outcome checked."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from access import gifts, services
@@ -14,7 +12,7 @@ from access.models import AccessToken, Gift, GiftStatus
 from accounts.models import AuditLog, User
 from events.models import Event
 from tests.factories import UserFactory
-from tests.helpers import assert_ledger_consistent, balance, fund
+from tests.helpers import assert_ledger_consistent, balance, fund, run_at_once
 from wallet.errors import InsufficientFunds
 from wallet.models import Transaction
 from zenzefi.errors import Conflict, DomainError, NotFound, RateLimited
@@ -367,27 +365,6 @@ def test_a_mail_code_opens_only_untampered(alice, token):
 
 
 # --- Races ------------------------------------------------------------------------------------------------
-
-
-def run_at_once(calls) -> tuple[list, list]:
-    barrier = threading.Barrier(len(calls))
-    results, errors = [], []
-
-    def worker(call):
-        try:
-            barrier.wait()
-            results.append(call())
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 @pytest.mark.django_db(transaction=True)

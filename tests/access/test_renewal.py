@@ -2,12 +2,11 @@
 
 import datetime as dt
 import importlib
-import threading
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from access import services
@@ -15,7 +14,7 @@ from access.models import AccessToken, Bundle, TokenRenewal
 from access.renewal import token_renew, tokens_renew
 from accounts.models import User
 from events.models import Event
-from tests.helpers import balance, fund
+from tests.helpers import balance, fund, run_at_once
 from wallet.models import Transaction
 
 pytestmark = pytest.mark.django_db
@@ -299,23 +298,7 @@ def test_two_workers_at_once_charge_once(alice):
     AccessToken.objects.filter(pk__in=[t.pk for t in tokens]).update(
         activated_at=now - 11.5 * H, expires_at=now + dt.timedelta(minutes=30)
     )
-    barrier = threading.Barrier(2)
-    counts, errors = [], []
-
-    def worker():
-        try:
-            barrier.wait()
-            counts.append(tokens_renew())
-        except Exception as exc:  # pragma: no cover - shown by the assertion
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    counts, errors = run_at_once([tokens_renew, tokens_renew])
 
     assert errors == []
     assert sum(counts) == 3

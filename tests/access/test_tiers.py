@@ -1,12 +1,10 @@
 """The self-serve Premium API tier: upgrade, the limit at once, renewal, failure, downgrade, enterprise."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -17,7 +15,7 @@ from events.models import Event
 from notifications import kinds
 from notifications.models import Notification
 from notifications.services import event_consume, tiers_scan
-from tests.helpers import assert_ledger_consistent, balance, fund, html, messages_of
+from tests.helpers import assert_ledger_consistent, balance, fund, html, messages_of, run_at_once
 from wallet.models import Transaction
 
 pytestmark = pytest.mark.django_db
@@ -263,23 +261,8 @@ def test_two_workers_at_once_charge_once(alice):
     fund(alice, "100")
     start = timezone.now() - dt.timedelta(days=29, hours=12)  # 12 hours of the period left: due
     tiers.tier_set(user=alice, tier="premium", now=start)
-    barrier = threading.Barrier(2)
-    counts, errors = [], []
-
-    def worker():
-        try:
-            barrier.wait()
-            counts.append(tiers.tiers_renew()["renewed"])
-        except Exception as exc:  # pragma: no cover - shown by the assertion
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_at_once([tiers.tiers_renew, tiers.tiers_renew])
+    counts = [result["renewed"] for result in results]
 
     assert errors == []
     assert sorted(counts) == [0, 1]

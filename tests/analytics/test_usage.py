@@ -2,7 +2,6 @@
 
 import datetime as dt
 import io
-import threading
 import time
 import uuid
 
@@ -10,7 +9,6 @@ import httpx
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -22,7 +20,7 @@ from analytics.services import usage_rollup
 from proxy.models import ProxySession
 from proxy.services import sessions_flush
 from proxy.signals import sessions_flushed
-from tests.helpers import fund, html
+from tests.helpers import fund, html, run_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -189,21 +187,8 @@ def test_two_workers_rolling_up_the_same_sessions_write_the_same_rows(alice):
         )
         for i in range(20)
     ]
-    errors = []
-
-    def worker():
-        try:
-            usage_rollup(session_ids=[s.pk for s in sessions])
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    ids = [s.pk for s in sessions]
+    _results, errors = run_at_once([lambda: usage_rollup(session_ids=ids)] * 2)
 
     assert errors == []
     day = usage_day(token, T0.date())
