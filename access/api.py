@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import renewal, services
-from access.gifts import token_gift_pending
 from access.models import AccessToken, Bundle, Scope
 from access.prices import valid_durations
 from access.selectors import tokens_shown, usable_tokens
@@ -86,7 +85,7 @@ class TokenOutput(RenewalFields, serializers.ModelSerializer):
 
     def get_gift_pending(self, token) -> bool:
         pending = getattr(token, "gift_pending", None)  # annotated by access.selectors.tokens_shown
-        return token_gift_pending(token.pk) if pending is None else pending
+        return services.token_gift_pending(token.pk) if pending is None else pending
 
 
 class TokenPurchaseView(APIView):

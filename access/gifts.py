@@ -24,7 +24,7 @@ from django.utils.translation import gettext_noop
 
 from access.crypto import secret_digest, secret_encrypt, secret_generate
 from access.models import AccessToken, Gift, GiftStatus, Scope
-from access.services import TokenNotFound, token_cache_drop, token_purchase, token_unknown_forget
+from access.services import TokenNotFound, token_cache_drop, token_gift_pending, token_purchase, token_unknown_forget
 from accounts.models import User
 from events.registry import moment
 from events.services import event_record, task_send
@@ -188,7 +188,7 @@ def gift_send(
         raise GiftRefused("A revoked token cannot be given as a gift")
     if token.activated_at is not None:
         raise GiftRefused("Only a token that has never been used can be given as a gift")
-    if Gift.objects.filter(token=token, status=GiftStatus.PENDING).exists():
+    if token_gift_pending(token.pk):
         raise GiftRefused("This token is already a pending gift")
     _limits_check(sender, timezone.now())
     return _offer(sender=sender, token=token, recipient_email=recipient_email, message=message, actor=actor)
@@ -222,8 +222,9 @@ def gift_by_code(code: str) -> Gift:
     return gift
 
 
-def _unavailable(gift: Gift, now: dt.datetime) -> GiftUnavailable | None:
-    if gift.status == GiftStatus.PENDING and now >= gift.expires_at:
+def _unavailable(gift: Gift, now: dt.datetime | None) -> GiftUnavailable | None:
+    """Why a gift can no longer be acted on, or None; with ``now``, a pending gift past its claim time is over too."""
+    if gift.status == GiftStatus.PENDING and now is not None and now >= gift.expires_at:
         return GiftUnavailable("This gift link has expired")
     return {
         GiftStatus.CLAIMED: GiftUnavailable("This gift has already been claimed"),
@@ -242,7 +243,7 @@ def _locked_pending(gift_id, now: dt.datetime | None) -> tuple[Gift, AccessToken
     token_id = Gift.objects.values_list("token_id", flat=True).get(pk=gift_id)
     token = AccessToken.objects.select_for_update().get(pk=token_id)
     gift = Gift.objects.select_for_update().select_related("sender").get(pk=gift_id)
-    refusal = _unavailable(gift, now or gift.expires_at - dt.timedelta(seconds=1))
+    refusal = _unavailable(gift, now)
     if refusal is not None:
         raise refusal
     return gift, token
@@ -357,10 +358,9 @@ def gifts_expire(*, now: dt.datetime | None = None) -> int:
     due = Gift.objects.filter(status=GiftStatus.PENDING, expires_at__lte=now).values_list("pk", flat=True)
     for gift_id in list(due[:1000]):
         with transaction.atomic():
-            token_id = Gift.objects.values_list("token_id", flat=True).get(pk=gift_id)
-            token = AccessToken.objects.select_for_update().get(pk=token_id)
-            gift = Gift.objects.select_for_update().get(pk=gift_id)
-            if gift.status != GiftStatus.PENDING:
+            try:
+                gift, token = _locked_pending(gift_id, None)
+            except GiftUnavailable:
                 continue  # claimed or cancelled at the last moment, or expired by another run
             gift.status = GiftStatus.EXPIRED
             gift.finished_at = now
@@ -375,7 +375,3 @@ def gifts_expire(*, now: dt.datetime | None = None) -> int:
 def gift_emailed(*, gift_id) -> None:
     """The recipient's mail was handed to the SMTP server (shown to the sender)."""
     Gift.objects.filter(pk=gift_id, emailed_at__isnull=True).update(emailed_at=timezone.now())
-
-
-def token_gift_pending(token_id) -> bool:
-    return Gift.objects.filter(token_id=token_id, status=GiftStatus.PENDING).exists()

@@ -69,7 +69,8 @@ class TokenGiftPending(Conflict):
 GIFT_PENDING_DETAIL = "This token is a pending gift: it works once its recipient accepts it"
 
 
-def _pending_gift(token_id) -> bool:
+def token_gift_pending(token_id) -> bool:
+    """Whether the token is offered as a gift and not yet claimed (frozen: no proxy, no revoke, no activation)."""
     return Gift.objects.filter(token_id=token_id, status=GiftStatus.PENDING).exists()
 
 
@@ -200,7 +201,7 @@ def token_validate(secret: str) -> TokenFacts | None:
     facts = TokenFacts.of(token)
     if facts.expired(now):
         return None
-    if token.activated_at is None and _pending_gift(token.pk):
+    if token.activated_at is None and token_gift_pending(token.pk):
         return TokenFacts.of(token, gift_pending=True)
     _cache_put(digest, facts, now)
     return facts
@@ -321,7 +322,7 @@ def token_activate(*, token_id) -> TokenFacts | None:
     token = AccessToken.objects.select_for_update().select_related("user").filter(pk=token_id).first()
     if token is None or token.revoked_at is not None or not token.user.is_active:
         return None
-    if token.activated_at is None and _pending_gift(token.pk):
+    if token.activated_at is None and token_gift_pending(token.pk):
         return None  # offered as a gift after the request's check: its first use belongs to the recipient
     now = timezone.now()
     if token.activated_at is None:
@@ -483,7 +484,7 @@ def token_revoke(*, user: User, token_id, actor: Actor = SYSTEM) -> tuple[Access
     token = AccessToken.objects.select_for_update().filter(pk=token_id, user=user, revoked_at__isnull=True).first()
     if token is None:
         raise TokenNotFound()
-    if _pending_gift(token.pk):
+    if token_gift_pending(token.pk):
         raise TokenGiftPending()
     now = timezone.now()
     refund = refund_amount(token, now)

@@ -492,24 +492,22 @@ class ProxyApp:
             raise Reject(502, "Bad Gateway: Unable to reach Zenzefi server", fresh=facts.activated_at is None) from None
         metrics.UPSTREAM_LATENCY.observe(time.perf_counter() - sent)
         if touch.outcome == "new" or facts.activated_at is None:
-            touch_facts = facts
             # The upstream answered (any status): the session is real, and a first use starts the clock.
             try:
-                facts = await sync_to_async(self._first_use, thread_sensitive=False)(
-                    request, facts, touch, device, mode
-                )
+                used = await sync_to_async(self._first_use, thread_sensitive=False)(request, facts, touch, device, mode)
             except BaseException as exc:
                 await response.aclose()
                 if database.is_unreachable(exc) and not touch.stored:
                     # Nothing of the session reached the database: forget it, so the next request opens it.
                     await self._unreached(facts, touch)
                 raise
-            if facts is None:
+            if used is None:
                 # Revoked, or offered as a gift, while this request was on its way: its session must not
                 # hold the token against the next device.
                 await response.aclose()
-                await self._unreached(touch_facts, touch)
+                await self._unreached(facts, touch)
                 raise Reject(401, "Invalid or expired access token")
+            facts = used
         try:
             status = await self._relay(request, response, send, mode, counted)
         finally:

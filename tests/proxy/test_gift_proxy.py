@@ -1,11 +1,15 @@
 """The proxy refuses a pending gift, and serves it to its recipient after the claim, on a new device."""
 
+import threading
+import time
+
 import httpx
 import pytest
 
 from access import gifts
 from access import services as access
 from access.models import AccessToken
+from proxy import sessions
 from proxy.models import ProxySession
 from tests.helpers import fund
 
@@ -69,3 +73,29 @@ def test_a_cancelled_gift_works_again_for_its_sender(http, alice):
     assert http.get("/echo", headers=headers).status_code == 200
     token.refresh_from_db()
     assert token.activated_at is not None
+
+
+def test_a_gift_made_while_the_first_request_is_in_flight_leaves_no_session(http, alice, bob):
+    """The first request passed its checks before the gift; when Zenzefi answers, the token is a pending gift:
+    it is not activated, the request is refused, and the session it began does not hold the token against the
+    recipient's device."""
+    fund(alice, "30")
+    token = access.token_purchase(user=alice, duration_hours=12)
+    headers = {"X-Access-Token": token.secret, "X-Device-ID": SENDER_DEVICE}
+    answers = {}
+    first = threading.Thread(target=lambda: answers.setdefault("slow", http.get("/slow?seconds=2", headers=headers)))
+    first.start()
+    for _ in range(100):  # until the request has begun its session in Redis and waits on the upstream
+        if str(token.pk) in sessions.snapshot_all():
+            break
+        time.sleep(0.02)
+    _gift, code = gifts.gift_send(user=alice, token_id=token.pk)
+    first.join()
+
+    assert answers["slow"].status_code == 401
+    token.refresh_from_db()
+    assert token.activated_at is None
+    gifts.gift_claim(user=bob, code=code, accept=True)
+    token.refresh_from_db()
+    served = http.get("/echo", headers={"X-Access-Token": token.secret, "X-Device-ID": RECIPIENT_DEVICE})
+    assert served.status_code == 200, served.text  # no 409: the sender's unfinished session was forgotten
